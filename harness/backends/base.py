@@ -1,0 +1,126 @@
+"""The backend interface: what every way of running a stack (processes, containers, later k8s) offers.
+
+Kept deliberately small so a new backend touches neither features nor steps. Faults and probes
+only ever use this interface, never a backend's internals.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from harness.stack import StackDescription
+
+if TYPE_CHECKING:
+    from harness.toxiproxy import ToxiproxyAdapter
+
+
+class ServiceState(enum.Enum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # stopped on purpose (stop/kill fault, or never started)
+    DEAD = "dead"  # exited without being asked to
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host-reachable address of one named port of one service."""
+
+    service: str
+    port_name: str
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    """A network path through Toxiproxy: the proxy's name and where it listens."""
+
+    name: str
+    proxy_name: str
+    listen: str
+    upstream: str
+
+
+class Backend(Protocol):
+    """One running (or runnable) stack."""
+
+    name: str
+    stack: StackDescription
+    run_dir: Path
+
+    @property
+    def workdir(self) -> Path:
+        """The stack's working directory as the host sees it (artifacts/, configs/)."""
+        ...
+
+    @property
+    def toxiproxy(self) -> ToxiproxyAdapter: ...
+
+    def up(self) -> None: ...
+
+    def down(self) -> None: ...
+
+    def endpoint(self, service: str, port_name: str) -> Endpoint: ...
+
+    def link(self, name: str) -> LinkInfo: ...
+
+    def state(self, service: str) -> ServiceState: ...
+
+    def kill(self, service: str) -> None:
+        """SIGKILL: a crash, no chance to clean up."""
+        ...
+
+    def stop(self, service: str) -> None:
+        """Graceful stop (SIGTERM, then SIGKILL after a grace period)."""
+        ...
+
+    def start(self, service: str) -> None:
+        """Start a stopped/dead service and wait until it is healthy."""
+        ...
+
+    def restart(self, service: str) -> None: ...
+
+    def pause(self, service: str) -> None:
+        """Freeze (SIGSTOP / docker pause): alive but unresponsive."""
+        ...
+
+    def resume(self, service: str) -> None: ...
+
+    def wait_healthy(self, service: str, timeout: float) -> None: ...
+
+    def log_tail(self, service: str, lines: int = 20) -> list[str]: ...
+
+    def log_path(self, service: str) -> Path: ...
+
+    def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
+        """Run the stack's operator CLI (e.g. ``traderunner status``) where the stack runs."""
+        ...
+
+    def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
+        """Run a runbook shell block in the stack's working directory (or inside its container)."""
+        ...
