@@ -146,9 +146,7 @@ class StackDescription:
             if name in order:
                 return
             if name in visiting:
-                raise StackFileError(
-                    f"depends_on cycle: {' -> '.join((*chain, name))}", location=str(self.path)
-                )
+                raise StackFileError(f"depends_on cycle: {' -> '.join((*chain, name))}", location=str(self.path))
             visiting.add(name)
             for dep in self.services[name].depends_on:
                 visit(dep, (*chain, name))
@@ -290,12 +288,18 @@ def load_stack(path: Path | str) -> StackDescription:
         for key, svc_name in (("from", source), ("to", target)):
             if svc_name not in services:
                 raise r.fail(
-                    link, key, f"{fp}.{key}", f"unknown service '{svc_name}'",
+                    link,
+                    key,
+                    f"{fp}.{key}",
+                    f"unknown service '{svc_name}'",
                     f"use one of: {', '.join(sorted(services))}",
                 )
         if port not in services[target].ports:
             raise r.fail(
-                link, "port", f"{fp}.port", f"service '{target}' has no port named '{port}'",
+                link,
+                "port",
+                f"{fp}.port",
+                f"service '{target}' has no port named '{port}'",
                 f"its ports: {', '.join(services[target].ports) or 'none'} (x-drill.ports)",
             )
         listen = r.port(link, "listen_port", f"{fp}.listen_port") if "listen_port" in link else None
@@ -338,7 +342,10 @@ def _service(r: _Reader, name: str, svc: dict[str, Any], fp: str) -> ServiceSpec
         hport = r.string(h, "port", f"{fp}.x-drill.health.port")
         if hport not in ports:
             raise r.fail(
-                h, "port", f"{fp}.x-drill.health.port", f"no port named '{hport}'",
+                h,
+                "port",
+                f"{fp}.x-drill.health.port",
+                f"no port named '{hport}'",
                 f"declare it under {fp}.x-drill.ports (has: {', '.join(ports) or 'none'})",
             )
         health = HealthSpec(hport, r.string(h, "path", f"{fp}.x-drill.health.path", "/health"))

@@ -26,7 +26,9 @@ TOOLS: dict[str, Tool] = {
         "run scripts/setup.sh (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 into .tools/bin), "
         "or put toxiproxy-server on PATH",
     ),
-    "prometheus": Tool("prometheus", ("prometheus",), "install the Debian package 'prometheus' (scripts/setup.sh does)"),
+    "prometheus": Tool(
+        "prometheus", ("prometheus",), "install the Debian package 'prometheus' (scripts/setup.sh does)"
+    ),
     "promtool": Tool("promtool", ("promtool",), "install the Debian package 'prometheus' (scripts/setup.sh does)"),
     "alertmanager": Tool(
         "alertmanager",

@@ -315,8 +315,7 @@ class ProcessBackend:
                 hint="another process took the port between allocation and start; run again",
             )
         return ServiceStartError(
-            f"{name} {why}\n  last log lines ({self.run_dir / 'logs' / (name + '.log')}):\n    "
-            + "\n    ".join(tail),
+            f"{name} {why}\n  last log lines ({self.run_dir / 'logs' / (name + '.log')}):\n    " + "\n    ".join(tail),
             hint=f"fix the cause above; the full log is in {self.run_dir / 'logs'}",
         )
 
@@ -504,7 +503,10 @@ class ProcessBackend:
             "status": "down" if down else "up",
             "env": self.env_overrides,
             "ports": self.ports,
-            "links": {n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream} for n, li in self.links.items()},
+            "links": {
+                n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream}
+                for n, li in self.links.items()
+            },
             "services": {
                 n: {"pid": p.pid, "start_time": p.start_time, "intended": p.intended.value}
                 for n, p in self._procs.items()
@@ -526,7 +528,9 @@ class ProcessBackend:
         except json.JSONDecodeError as exc:
             raise BackendError(f"{path}:{exc.lineno}: corrupt stack state: {exc.msg}") from exc
         stack = load_stack(Path(data["stack_file"]))
-        backend = cls(stack, run_dir, run_id=str(data["run_id"]), env=data.get("env") or {}, health_timeout=health_timeout)
+        backend = cls(
+            stack, run_dir, run_id=str(data["run_id"]), env=data.get("env") or {}, health_timeout=health_timeout
+        )
         backend.ports = {str(k): int(v) for k, v in data["ports"].items()}
         backend.links = {
             n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"])) for n, li in data["links"].items()

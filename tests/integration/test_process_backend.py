@@ -96,8 +96,10 @@ def test_two_stacks_side_by_side_do_not_collide(tmp_path: Path, tiny: ProcessBac
 
 
 def test_a_service_that_dies_at_start_is_reported_with_its_log_and_nothing_is_left(tmp_path: Path) -> None:
-    text = (ROOT / "fixtures/stacks/tiny-stack.yml").read_text().replace(
-        '"-m", "http.server"', '"-c", "import sys; sys.exit(\'boom: bad config\')", "-m", "http.server"'
+    text = (
+        (ROOT / "fixtures/stacks/tiny-stack.yml")
+        .read_text()
+        .replace('"-m", "http.server"', '"-c", "import sys; sys.exit(\'boom: bad config\')", "-m", "http.server"')
     )
     path = tmp_path / "broken.yml"
     path.write_text(text)
@@ -108,7 +110,7 @@ def test_a_service_that_dies_at_start_is_reported_with_its_log_and_nothing_is_le
 
 
 def test_unknown_placeholder_is_a_stack_file_error(tmp_path: Path) -> None:
-    text = (ROOT / "fixtures/stacks/tiny-stack.yml").read_text().replace("{{port.web.http}}\"]", "{{port.web.grpc}}\"]")
+    text = (ROOT / "fixtures/stacks/tiny-stack.yml").read_text().replace('{{port.web.http}}"]', '{{port.web.grpc}}"]')
     path = tmp_path / "broken.yml"
     path.write_text(text)
     backend = ProcessBackend(load_stack(path), tmp_path / "run")

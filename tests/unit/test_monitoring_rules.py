@@ -70,7 +70,7 @@ def rule_files() -> list[Path]:
     return files
 
 
-def test_files() -> list[Path]:
+def promtool_test_files() -> list[Path]:
     files = sorted(TESTS_DIR.glob("*.yml"))
     assert files, f"no promtool test files in {TESTS_DIR}"
     return files
@@ -99,7 +99,7 @@ def test_promtool_check_rules() -> None:
 
 
 def test_promtool_unit_tests_pass() -> None:
-    run([tool("promtool"), "test", "rules", *map(str, test_files())])
+    run([tool("promtool"), "test", "rules", *map(str, promtool_test_files())])
 
 
 def test_every_alert_has_the_expected_severity_and_a_contract_runbook_slug() -> None:
@@ -125,7 +125,7 @@ def test_every_p0_can_reach_alertmanager_within_five_seconds() -> None:
 def test_promtool_tests_cover_every_alert_firing_and_not_firing() -> None:
     firing: set[str] = set()
     quiet: set[str] = set()
-    for path in test_files():
+    for path in promtool_test_files():
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         for case in doc["tests"]:
             for check in case.get("alert_rule_test", []):
