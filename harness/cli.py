@@ -1,0 +1,311 @@
+"""The ``drill`` command.
+
+Exit codes (documented in the README, stable):
+
+    0   every selected drill passed (or the command succeeded)
+    1   a drill failed: detection missed its deadline, RTO missed, a runbook step failed
+    2   bad input: stack file, feature, tag, deadline, usage
+    3   the environment: a tool missing, a port taken, a service that would not start
+    4   refused for safety: live target without --allow-live, halt file present
+    5   no scenario matched the selection
+    130 interrupted (Ctrl-C); every fault was rolled back
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import DrillError
+from harness.tools import PROJECT_ROOT
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_ENV, EXIT_SAFETY, EXIT_NOTHING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, highlight=False)
+
+
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print harness errors without a traceback and exit with their documented code."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except DrillError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}")
+            if exc.hint:
+                err_console.print(f"  [yellow]hint:[/] {exc.hint}")
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: faults rolled back")
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def default_stack_file() -> Path:
+    local = Path.cwd() / "docker-compose.yml"
+    return local if local.exists() else PROJECT_ROOT / "docker-compose.yml"
+
+
+def default_features() -> Path:
+    local = Path.cwd() / "features"
+    return local if local.is_dir() else PROJECT_ROOT / "features"
+
+
+def default_runs() -> Path:
+    return Path.cwd() / "runs"
+
+
+stack_file_option = click.option(
+    "--stack-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="stack description (default: ./docker-compose.yml)",
+)
+backend_option = click.option("--backend", default="process", show_default=True, help="process or docker")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Executable incident drills for trading stacks: inject real failures, assert detection, runbook steps and RTO."""
+
+
+# --- drill run ------------------------------------------------------------------------------------
+
+
+def marker_expression(quarter: str | None, tags: str | None) -> str | None:
+    parts = []
+    if quarter:
+        q = quarter.upper()
+        if q not in QUARTERS:
+            raise click.BadParameter(f"{quarter!r} is not a quarter; use one of {', '.join(QUARTERS)}", param_hint="--quarter")
+        parts.append(q.lower())
+    if tags:
+        parts.append(f"({tags.replace('@', '')})")
+    return " and ".join(parts) or None
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--quarter", help="only the quarterly drill Q1..Q4")
+@click.option("--tags", help="marker expression over Gherkin tags, e.g. 'p0 and not outage'")
+@backend_option
+@stack_file_option
+@click.option("--report", "report_dir", type=click.Path(path_type=Path), help="report directory (default: runs/report-<time>)")
+@click.option("--dry-run", is_flag=True, help="print each fault, target and expected detection; touch nothing")
+@click.option("--allow-live", is_flag=True, help="allow a stack in live mode (asks for a typed confirmation)")
+@click.option("-x", "--exitfirst", is_flag=True, help="stop at the first failed scenario")
+@click.option("-v", "--verbose", is_flag=True, help="show pytest's own output")
+@friendly_errors
+def run(
+    paths: tuple[Path, ...],
+    quarter: str | None,
+    tags: str | None,
+    backend: str,
+    stack_file: Path | None,
+    report_dir: Path | None,
+    dry_run: bool,
+    allow_live: bool,
+    exitfirst: bool,
+    verbose: bool,
+) -> None:
+    """Run drills (all features, or PATHS) and print detection times, RTO vs target and verdicts."""
+    from harness.catalog import feature_files
+    from harness.runner import run_drills
+
+    selected = feature_files(list(paths) or [default_features()])
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    report_dir = (report_dir or default_runs() / f"report-{stamp}").resolve()
+    confirm = None
+    if allow_live:
+        confirm = click.prompt("This may inject faults into a LIVE stack. Type the stack's name to confirm")
+    code = run_drills(
+        features=selected if paths else [],
+        marker=marker_expression(quarter, tags),
+        backend=backend,
+        stack_file=(stack_file or default_stack_file()).resolve(),
+        report_dir=report_dir,
+        dry_run=dry_run,
+        allow_live=allow_live,
+        confirm_live=confirm,
+        exitfirst=exitfirst,
+        verbose=verbose,
+        console=console,
+    )
+    sys.exit(code)
+
+
+# --- drill list / steps / lint ---------------------------------------------------------------------
+
+
+@main.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@friendly_errors
+def list_(paths: tuple[Path, ...]) -> None:
+    """Features and scenarios with their tags and deadlines."""
+    from harness.catalog import scenarios
+
+    table = Table(title="Drills", show_lines=False)
+    for col in ("feature", "scenario", "tags", "deadlines / RTO", "where"):
+        table.add_column(col)
+    found = scenarios(list(paths) or [default_features()])
+    for sc in found:
+        name = sc.name + (f"  [dim](x{sc.examples})[/]" if sc.examples else "")
+        where = f"{_rel(sc.feature_file)}:{sc.line}"
+        table.add_row(sc.feature, name, " ".join("@" + t for t in sc.tags), "; ".join(sc.deadlines), where)
+    console.print(table)
+    console.print(f"{len(found)} scenarios")
+
+
+@main.command()
+@friendly_errors
+def steps() -> None:
+    """The step catalogue: pattern, parameters, what it does, where it is defined."""
+    from harness.catalog import load_step_library
+
+    table = Table(title="Step library", show_lines=True)
+    for col in ("type", "pattern", "what it does", "where"):
+        table.add_column(col)
+    defs = load_step_library()
+    for d in defs:
+        table.add_row(d.type.capitalize(), d.pattern, d.doc.split("\n\n")[0], d.where)
+    console.print(table)
+    console.print(f"{len(defs)} step definitions")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@friendly_errors
+def lint(paths: tuple[Path, ...]) -> None:
+    """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines."""
+    from harness.catalog import feature_files, lint as lint_features
+
+    files = feature_files(list(paths) or [default_features()])
+    problems = lint_features(files)
+    for p in problems:
+        console.print(f"[red]{_rel(Path(p.location.split(':')[0]))}:{p.location.split(':', 1)[1] if ':' in p.location else ''}[/] {p.message}")
+    if problems:
+        console.print(f"[bold red]{len(problems)} problem(s)[/] in {len(files)} feature file(s)")
+        sys.exit(EXIT_INPUT)
+    console.print(f"[green]ok[/]: {len(files)} feature file(s), every step defined once, tags registered")
+
+
+# --- drill stack up / status / down ------------------------------------------------------------------
+
+
+@main.group()
+def stack() -> None:
+    """Run the stack by hand, for exploration."""
+
+
+def _stack_dir(run_dir: Path | None) -> Path:
+    return (run_dir or default_runs() / "manual").resolve()
+
+
+@stack.command("up")
+@backend_option
+@stack_file_option
+@click.option("--run-dir", type=click.Path(path_type=Path), help="default: runs/manual")
+@friendly_errors
+def stack_up(backend: str, stack_file: Path | None, run_dir: Path | None) -> None:
+    """Start the stack and print its endpoints."""
+    from harness.backends import create_backend
+    from harness.stack import load_stack
+
+    description = load_stack(stack_file or default_stack_file())
+    b = create_backend(backend, description, _stack_dir(run_dir))
+    with console.status("starting the stack..."):
+        b.up()
+    _print_status(b)
+    console.print(f"\nstop it with: drill stack down --run-dir {_rel(_stack_dir(run_dir))}")
+
+
+@stack.command("status")
+@click.option("--run-dir", type=click.Path(path_type=Path), help="default: runs/manual")
+@friendly_errors
+def stack_status(run_dir: Path | None) -> None:
+    """State and endpoints of every service of a stack started with `drill stack up`."""
+    from harness.backends.process import ProcessBackend
+
+    _print_status(ProcessBackend.attach(_stack_dir(run_dir)))
+
+
+@stack.command("down")
+@click.option("--run-dir", type=click.Path(path_type=Path), help="default: runs/manual")
+@friendly_errors
+def stack_down(run_dir: Path | None) -> None:
+    """Stop every service of the stack (rolling back any fault left in its ledger first)."""
+    from harness.backends.process import ProcessBackend
+    from harness.faults.ledger import cleanup as ledger_cleanup
+
+    b = ProcessBackend.attach(_stack_dir(run_dir))
+    ledger_cleanup(b, b.run_dir)
+    b.down()
+    console.print("stack stopped")
+
+
+def _print_status(b: Any) -> None:
+    from harness.backends.base import ServiceState
+
+    table = Table(title=f"stack {b.stack.name} ({b.name} backend, {b.run_dir})")
+    for col in ("service", "state", "endpoints"):
+        table.add_column(col)
+    colors = {ServiceState.RUNNING: "green", ServiceState.PAUSED: "yellow"}
+    for name, spec in b.stack.services.items():
+        state = b.state(name)
+        eps = ", ".join(f"{pn}={b.endpoint(name, pn).address}" for pn in spec.ports)
+        table.add_row(name, f"[{colors.get(state, 'red')}]{state.value}[/]", eps)
+    console.print(table)
+    for name, link in b.links.items():
+        console.print(f"link {name}: {link.listen} -> {link.upstream} (toxiproxy proxy {link.proxy_name})")
+    console.print(f"stack working directory: {b.workdir}")
+
+
+# --- drill cleanup / halt ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@click.option("--down/--keep", default=False, help="also stop the stack after reverting its faults")
+@friendly_errors
+def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
+    """Revert every fault that a crashed or killed run left behind (from its ledger)."""
+    from harness.backends.process import STATE_FILE, ProcessBackend
+    from harness.faults.ledger import cleanup as ledger_cleanup
+
+    dirs = [d.resolve() for d in run_dirs] or sorted(p.parent for p in default_runs().glob(f"**/{STATE_FILE}"))
+    if not dirs:
+        console.print("nothing to clean up: no run directories with a stack")
+        return
+    for d in dirs:
+        b = ProcessBackend.attach(d)
+        report = ledger_cleanup(b, d)
+        console.print(f"{_rel(d)}: {report}")
+        if down:
+            b.down()
+            console.print(f"{_rel(d)}: stack stopped")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The pytest plugin (entry point ``pytest11: drill``): options, fixtures, and the run journal.
+
+Options (group "drill"): ``--backend``, ``--stack-file``, ``--run-dir``, ``--drill-report``,
+``--dry-run``, ``--allow-live``/``--confirm-live``, ``--drill-feature`` (select scenarios by
+feature file). Fixtures:
+
+* ``drill_settings`` (session): the parsed options, as a frozen :class:`DrillSettings`.
+* ``drill_backend``: a fresh stack per scenario, started on the chosen backend and brought down
+  afterwards (after every fault was rolled back). Each scenario starts from a known healthy stack.
+* ``drill``: the :class:`~harness.drill.Drill` a scenario's steps act through: it injects faults
+  (always rolled back at teardown, whatever happened), waits on probes, runs the operator CLI and
+  keeps the timeline.
+
+The plugin records each scenario's steps, faults, timeline and measurements in
+``<drill-report>/journal.json`` after every scenario, so even a crashed run leaves a journal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.journal import JOURNAL_FILE, Journal, ScenarioRecord, StepRecord, git_revision
+
+QUARTER_TAGS = ("q1", "q2", "q3", "q4")
+SEVERITY_TAGS = ("p0", "p1", "p2", "p3")
+_RECORD = pytest.StashKey[ScenarioRecord]()
+_STEP_START = pytest.StashKey[float]()
+_DRILL = pytest.StashKey[Any]()
+_JOURNAL = pytest.StashKey[Journal]()
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    backend: str
+    stack_file: Path
+    run_root: Path
+    report_dir: Path | None
+    dry_run: bool
+    allow_live: bool
+    confirm_live: str | None
+    features: tuple[Path, ...]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drill", "trading incident drills")
+    group.addoption("--backend", default="process", help="stack backend: process (default) or docker")
+    group.addoption("--stack-file", default=None, help="stack description (default: ./docker-compose.yml)")
+    group.addoption("--run-dir", default=None, help="where run directories go (default: ./runs)")
+    group.addoption("--drill-report", default=None, help="write the run journal (journal.json) into this directory")
+    group.addoption("--dry-run", action="store_true", default=False, help="describe faults; touch nothing")
+    group.addoption("--allow-live", action="store_true", default=False, help="allow drilling a stack in live mode")
+    group.addoption("--confirm-live", default=None, help="with --allow-live: type the stack's name to confirm")
+    group.addoption(
+        "--drill-feature", action="append", default=[], help="only scenarios of this feature file (repeatable)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tag in QUARTER_TAGS:
+        config.addinivalue_line("markers", f"{tag}: quarterly drill {tag.upper()} of the runbook")
+    for tag in SEVERITY_TAGS:
+        config.addinivalue_line("markers", f"{tag}: incident severity {tag.upper()}")
+    report = config.getoption("--drill-report")
+    if report:
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        name = JOURNAL_FILE if worker is None else f"journal-{worker}.json"
+        stack_file = config.getoption("--stack-file") or str(Path.cwd() / "docker-compose.yml")
+        config.stash[_JOURNAL] = Journal(
+            path=Path(report) / name,
+            backend=config.getoption("--backend"),
+            stack_file=stack_file,
+            revision=git_revision(Path(config.rootpath)),
+        )
+
+
+def _settings(config: pytest.Config) -> DrillSettings:
+    root = Path(config.rootpath)
+    stack = config.getoption("--stack-file")
+    run_dir = config.getoption("--run-dir")
+    report = config.getoption("--drill-report")
+    return DrillSettings(
+        backend=config.getoption("--backend"),
+        stack_file=Path(stack).resolve() if stack else root / "docker-compose.yml",
+        run_root=Path(run_dir).resolve() if run_dir else root / "runs",
+        report_dir=Path(report).resolve() if report else None,
+        dry_run=bool(config.getoption("--dry-run")),
+        allow_live=bool(config.getoption("--allow-live")),
+        confirm_live=config.getoption("--confirm-live"),
+        features=tuple(Path(f).resolve() for f in config.getoption("--drill-feature")),
+    )
+
+
+def _scenario_of(item: pytest.Item) -> Any:
+    """The pytest-bdd scenario template behind a test item, or None for ordinary tests."""
+    from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+    obj = getattr(item, "obj", None)
+    return scenario_wrapper_template_registry.get(obj) if obj is not None else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = {p for p in _settings(config).features}
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        scenario = _scenario_of(item)
+        path = Path(scenario.feature.filename).resolve() if scenario is not None else None
+        (keep if path is not None and any(path == w or w in path.parents for w in wanted) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def drill_settings(pytestconfig: pytest.Config) -> DrillSettings:
+    return _settings(pytestconfig)
+
+
+@pytest.fixture
+def drill_backend(request: pytest.FixtureRequest, drill_settings: DrillSettings) -> Iterator[Any]:
+    """A freshly started stack for one scenario; always brought down afterwards."""
+    from harness.drill import open_backend
+
+    with open_backend(drill_settings, request.node.name) as backend:
+        yield backend
+
+
+@pytest.fixture
+def drill(request: pytest.FixtureRequest, drill_settings: DrillSettings, drill_backend: Any) -> Iterator[Any]:
+    """The scenario's drill: faults, waits, operator commands, timeline. Rolls back every fault at the end."""
+    from harness.drill import Drill
+
+    d = Drill(drill_backend, drill_settings, name=request.node.name)
+    request.node.stash[_DRILL] = d
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+# --- journal: steps, verdicts, measurements --------------------------------------------------------
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
+    tags = sorted(set(feature.tags) | set(scenario.tags))
+    request.node.stash[_RECORD] = ScenarioRecord(
+        nodeid=request.node.nodeid,
+        feature=feature.name,
+        feature_file=str(feature.rel_filename),
+        scenario=scenario.name,
+        line=scenario.line_number,
+        tags=tags,
+    )
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any) -> None:
+    request.node.stash[_STEP_START] = time.monotonic()
+
+
+def _step_record(request: pytest.FixtureRequest, step: Any, status: str, error: str | None = None) -> None:
+    record = request.node.stash.get(_RECORD, None)
+    if record is None:
+        return
+    started = request.node.stash.get(_STEP_START, time.monotonic())
+    record.steps.append(
+        StepRecord(step.keyword, step.name, step.line_number, status, round(time.monotonic() - started, 3), error)
+    )
+
+
+def pytest_bdd_after_step(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
+) -> None:
+    _step_record(request, step, "passed")
+
+
+def pytest_bdd_step_error(
+    request: pytest.FixtureRequest,
+    feature: Any,
+    scenario: Any,
+    step: Any,
+    step_func: Any,
+    step_func_args: Any,
+    exception: Exception,
+) -> None:
+    _step_record(request, step, "failed", str(exception))
+
+
+def pytest_bdd_step_func_lookup_error(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, exception: Exception
+) -> None:
+    _step_record(request, step, "undefined", f"no step definition matches: {step.keyword} {step.name}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    record = item.stash.get(_RECORD, None)
+    if record is None:
+        return report
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        record.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+        if report.failed:
+            record.error = _short_error(report)
+    if report.when == "teardown":
+        if report.failed and record.status == "passed":
+            record.status = "error"
+            record.error = _short_error(report)
+        _finish(item, record)
+    return report
+
+
+def _short_error(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return str(crash.message)
+    return str(report.longrepr)[-2000:]
+
+
+def _finish(item: pytest.Item, record: ScenarioRecord) -> None:
+    done = {s.line for s in record.steps}
+    scenario = _scenario_of(item)
+    if scenario is not None:
+        for step in scenario.steps:
+            if step.line_number not in done:
+                record.steps.append(StepRecord(step.keyword, step.name, step.line_number, "skipped"))
+    drill = item.stash.get(_DRILL, None)
+    if drill is not None:
+        record.faults = drill.fault_records()
+        record.measurements = [m.to_dict() for m in drill.measurements()]
+        record.timeline = drill.timeline.to_dict()
+    journal = item.config.stash.get(_JOURNAL, None)
+    if journal is not None:
+        journal.scenarios.append(record)
+        journal.write()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    journal = session.config.stash.get(_JOURNAL, None)
+    if journal is not None:
+        journal.finished = True
+        journal.write()

@@ -70,6 +70,7 @@ class ServiceSpec:
     log: str | None
     depends_on: tuple[str, ...]
     line: int
+    title: str = ""  # how people call it in features ("trading engine"); defaults to the name
 
     def port_names(self) -> tuple[str, ...]:
         return tuple(self.ports)
@@ -130,6 +131,19 @@ class StackDescription:
                 location=str(self.path),
                 hint=f"links in this stack: {', '.join(sorted(self.links)) or 'none'}",
             ) from None
+
+    def service_titled(self, title: str) -> ServiceSpec:
+        """The service a feature means by ``title`` (its x-drill.title, or its name), case-insensitive."""
+        wanted = title.strip().lower()
+        for spec in self.services.values():
+            if wanted in (spec.title.lower(), spec.name.lower()):
+                return spec
+        known = ", ".join(sorted(f"'{s.title or s.name}'" for s in self.services.values()))
+        raise StackFileError(
+            f"no service called '{title}' in stack '{self.name}'",
+            location=str(self.path),
+            hint=f"services are called: {known} (set x-drill.title on a service to name it)",
+        )
 
     def services_with_role(self, role: str) -> tuple[ServiceSpec, ...]:
         return tuple(s for s in self.services.values() if s.role == role)
@@ -371,6 +385,7 @@ def _service(r: _Reader, name: str, svc: dict[str, Any], fp: str) -> ServiceSpec
         log=str(log) if log else None,
         depends_on=tuple(str(d) for d in deps),
         line=svc.line if isinstance(svc, _LineDict) else 0,
+        title=str(x.get("title") or name),
     )
 
 

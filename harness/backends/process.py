@@ -195,6 +195,16 @@ class ProcessBackend:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
+    def plan(self) -> None:
+        """Fill in addresses from the description's declared ports without starting anything (dry run)."""
+        for spec in self.stack.services.values():
+            for port_name, port in spec.ports.items():
+                self.ports.setdefault(f"{spec.name}.{port_name}", port)
+        for name, link in self.stack.links.items():
+            upstream = self.endpoint(link.target, link.port).address
+            listen = f"{LOOPBACK}:{link.listen_port or 0}"
+            self.links.setdefault(name, LinkInfo(name, f"{self.run_id}-{name}", listen, upstream))
+
     def up(self) -> None:
         """Start the whole stack and wait until every service is healthy; on failure stop all."""
         if (self.run_dir / STATE_FILE).exists() and any(self._alive(p) for p in self._procs.values()):

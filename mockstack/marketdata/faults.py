@@ -136,9 +136,7 @@ def parse_fault_spec(data: Mapping[str, object], symbols: Sequence[str]) -> Faul
         )
 
     bars = data.get("bars")
-    if bars is not None and (
-        isinstance(bars, bool) or not isinstance(bars, int) or not 1 <= bars <= MAX_FAULT_BARS
-    ):
+    if bars is not None and (isinstance(bars, bool) or not isinstance(bars, int) or not 1 <= bars <= MAX_FAULT_BARS):
         raise InvalidFaultField(
             "bars", f"'bars' must be an integer from 1 to {MAX_FAULT_BARS} (or omitted: until cleared), got {bars!r}"
         )

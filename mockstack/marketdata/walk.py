@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 BAR_SECONDS = 300
 """An M5 bar spans five minutes of simulated time."""
@@ -28,6 +28,11 @@ _UNPACK = struct.Struct("<4Q").unpack
 _INDEX = struct.Struct("<Q").pack
 _TWO_53 = float(1 << 53)
 _TWO_PI = 2.0 * math.pi
+
+
+def utc_text(timestamp: int) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC) of a unix timestamp."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +50,7 @@ class Bar:
     @property
     def datetime_text(self) -> str:
         """``YYYY-MM-DD HH:MM:SS`` in UTC, as EODHD writes it."""
-        return datetime.fromtimestamp(self.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return utc_text(self.timestamp)
 
 
 @dataclass(frozen=True, slots=True)

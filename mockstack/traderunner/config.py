@@ -184,7 +184,9 @@ def parse_strategy(path: Path, data: dict[str, Any]) -> StrategyConfig:
     fast = int(_positive_number(path, "fast", data.get("fast", d.fast), True))
     slow = int(_positive_number(path, "slow", data.get("slow", d.slow), True))
     if fast >= slow:
-        raise ConfigError(f"{path}: field 'fast' ({fast}) must be smaller than 'slow' ({slow}); fix: e.g. fast: 10, slow: 40")
+        raise ConfigError(
+            f"{path}: field 'fast' ({fast}) must be smaller than 'slow' ({slow}); fix: e.g. fast: 10, slow: 40"
+        )
     return StrategyConfig(symbols=symbols, base_qty=base_qty, fast=fast, slow=slow)
 
 

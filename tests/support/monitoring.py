@@ -341,3 +341,64 @@ def monitoring_stack(run_dir: Path, targets: Mapping[str, int]) -> Iterator[Moni
         yield stack
     finally:
         stack.stop()
+
+
+class StandInExporter:
+    """A prometheus_client HTTP server on 127.0.0.1 that stands in for the ``traderunner`` job.
+
+    It exposes the traderunner gauges the alert rules read, at healthy values; tests flip them.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        from prometheus_client import CollectorRegistry, Gauge
+
+        self.port = port if port is not None else free_port()
+        self.registry = CollectorRegistry()
+        self.kill_switch_active = Gauge("traderunner_kill_switch_active", "kill switch", registry=self.registry)
+        self.broker_connected = Gauge("traderunner_broker_connected", "broker link", registry=self.registry)
+        self.manual_intervention = Gauge(
+            "traderunner_broker_manual_intervention_required", "gave up reconnecting", registry=self.registry
+        )
+        self.position_mismatch = Gauge(
+            "traderunner_position_mismatch_symbols", "symbols differing from broker", registry=self.registry
+        )
+        self.data_sla_ok = Gauge("traderunner_data_sla_ok", "data SLA ok", registry=self.registry)
+        self.mode = Gauge("traderunner_mode", "current mode", ["mode"], registry=self.registry)
+        self.broker_connected.set(1)
+        self.data_sla_ok.set(1)
+        self.set_mode("lab")
+        self._server: Any = None
+
+    def set_mode(self, mode: str) -> None:
+        for name in ("lab", "paper", "live"):
+            self.mode.labels(mode=name).set(1 if name == mode else 0)
+
+    def start(self) -> StandInExporter:
+        from prometheus_client import start_http_server
+
+        self._server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> StandInExporter:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until_scraped(stack: MonitoringStack, job: str, timeout: float = 15.0) -> None:
+    """Wait until Prometheus has scraped ``job`` successfully (``up == 1``)."""
+    deadline = time.monotonic() + timeout
+    last: list[Any] = []
+    while time.monotonic() < deadline:
+        last = stack.query(f'up{{job="{job}"}} == 1')
+        if last:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"Prometheus did not scrape job {job!r} within {timeout}s; up: {stack.query('up')}")

@@ -53,7 +53,8 @@ def tool(name: str) -> str:
     try:
         return require_tool(name)
     except ToolMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,172 @@
+"""What the features say and what the step library offers: parsing, listing and linting drills.
+
+pytest-bdd only finds an undefined step when the scenario runs; ``drill lint`` finds it before:
+every step of every feature must match exactly one step definition of its type, every tag must
+be a registered marker, and every deadline/RTO must parse.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_bdd.parser import Feature, FeatureParser
+from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
+
+from harness.errors import FeatureError
+from harness.tools import PROJECT_ROOT
+
+STEP_PACKAGE = "scenarios.steps"
+DEADLINE = re.compile(r"within (?:an RTO of )?(?P<value>\S+) (?P<unit>seconds?|minutes?|ms)\b")
+NUMBER = re.compile(r"^\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class ScenarioInfo:
+    feature: str
+    feature_file: Path
+    name: str
+    line: int
+    tags: tuple[str, ...]
+    deadlines: tuple[str, ...]
+    examples: int
+
+
+@dataclass(frozen=True)
+class StepDef:
+    type: str
+    pattern: str
+    doc: str
+    where: str
+    context: StepFunctionContext
+
+
+@dataclass(frozen=True)
+class LintProblem:
+    location: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+def feature_files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(path.rglob("*.feature")))
+        elif path.suffix == ".feature" and path.exists():
+            out.append(path)
+        else:
+            raise FeatureError(f"no feature file or directory at {path}", hint="pass a .feature file or a folder of them")
+    return out
+
+
+def parse_feature(path: Path) -> Feature:
+    try:
+        return FeatureParser(str(path.parent), path.name).parse()
+    except Exception as exc:  # the gherkin parser raises its own error types with line numbers
+        raise FeatureError(f"cannot parse: {exc}", location=str(path), hint="fix the Gherkin syntax") from exc
+
+
+def scenarios(paths: Iterable[Path]) -> list[ScenarioInfo]:
+    out: list[ScenarioInfo] = []
+    for path in feature_files(paths):
+        feature = parse_feature(path)
+        for sc in feature.scenarios.values():
+            texts = [s.name for s in sc.steps]
+            deadlines = tuple(m.group(0) for t in texts for m in DEADLINE.finditer(t))
+            examples = sum(len(e.examples) for e in sc.examples) if sc.examples else 0
+            out.append(
+                ScenarioInfo(
+                    feature=feature.name,
+                    feature_file=path,
+                    name=sc.name,
+                    line=sc.line_number,
+                    tags=tuple(sorted(set(feature.tags) | set(sc.tags))),
+                    deadlines=deadlines,
+                    examples=examples,
+                )
+            )
+    return out
+
+
+def load_step_library(package: str = STEP_PACKAGE) -> list[StepDef]:
+    """Import every module of the step library and list its step definitions."""
+    pkg = importlib.import_module(package)
+    for mod in pkgutil.iter_modules(pkg.__path__, package + "."):
+        importlib.import_module(mod.name)
+    defs: list[StepDef] = []
+    for ctx in list(step_function_context_registry.values()):
+        func = ctx.step_func
+        if not func.__module__.startswith(package):
+            continue
+        source = inspect.getsourcefile(func) or "?"
+        line = inspect.getsourcelines(func)[1]
+        try:
+            where = f"{Path(source).relative_to(PROJECT_ROOT)}:{line}"
+        except ValueError:
+            where = f"{source}:{line}"
+        pattern = str(getattr(ctx.parser, "name", ctx.parser))
+        defs.append(StepDef(ctx.type or "step", pattern, inspect.getdoc(func) or "", where, ctx))
+    return sorted(defs, key=lambda d: (("given", "when", "then", "step").index(d.type), d.pattern))
+
+
+def registered_markers(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> set[str]:
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    markers = data.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("markers", [])
+    names = {str(m).split(":", 1)[0].split("(", 1)[0].strip() for m in markers}
+    return names | {"q1", "q2", "q3", "q4", "p0", "p1", "p2", "p3"}
+
+
+def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintProblem]:
+    """Every problem that would only surface at run time, with file:line."""
+    defs = load_step_library() if defs is None else defs
+    markers = registered_markers()
+    problems: list[LintProblem] = []
+    for path in feature_files(paths):
+        feature = parse_feature(path)
+        for tag in sorted(feature.tags - markers):
+            problems.append(LintProblem(f"{path}:{feature.line_number}", f"tag @{tag} is not a registered marker"))
+        for sc in feature.scenarios.values():
+            for tag in sorted(set(sc.tags) - markers):
+                problems.append(LintProblem(f"{path}:{sc.line_number}", f"tag @{tag} is not a registered marker"))
+            rendered = _rendered_steps(sc)
+            for step_type, text, line in rendered:
+                where = f"{path}:{line}"
+                matches = [d for d in defs if d.type in (step_type, "step") and d.context.parser.is_matching(text)]
+                if not matches:
+                    problems.append(LintProblem(where, f"undefined step: {step_type.capitalize()} {text}"))
+                elif len(matches) > 1:
+                    both = ", ".join(d.where for d in matches)
+                    problems.append(LintProblem(where, f"ambiguous step '{text}' matches {len(matches)} definitions: {both}"))
+                for m in DEADLINE.finditer(text):
+                    if not NUMBER.match(m.group("value")):
+                        problems.append(
+                            LintProblem(where, f"deadline '{m.group(0)}' is not a number of {m.group('unit')}")
+                        )
+    return problems
+
+
+def _rendered_steps(sc: object) -> list[tuple[str, str, int]]:
+    """(type, text, line) of each step; Scenario Outlines are checked once per Examples row."""
+    steps = getattr(sc, "steps")
+    examples = getattr(sc, "examples", None) or []
+    rows: list[dict[str, str]] = []
+    for ex in examples:
+        for values in ex.examples:
+            rows.append(dict(zip(ex.example_params, values, strict=False)))
+    out: list[tuple[str, str, int]] = []
+    for row in rows or [{}]:
+        for step in steps:
+            text = step.name
+            for key, value in row.items():
+                text = text.replace(f"<{key}>", value)
+            out.append((step.type, text, step.line_number))
+    return out

@@ -1,0 +1,109 @@
+"""The run journal: what happened in each drill scenario, as versioned JSON.
+
+The pytest plugin fills one :class:`ScenarioRecord` per scenario (steps with their results, the
+faults injected and rolled back, the timeline and the measurements) and rewrites
+``<report_dir>/journal.json`` after every scenario, so a run that crashed half-way still leaves a
+readable journal that says where it stopped (``"finished": false``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+JOURNAL_VERSION = 1
+JOURNAL_FILE = "journal.json"
+
+
+@dataclass
+class StepRecord:
+    keyword: str
+    text: str
+    line: int
+    status: str  # passed | failed | skipped
+    duration_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass
+class ScenarioRecord:
+    nodeid: str
+    feature: str
+    feature_file: str
+    scenario: str
+    line: int
+    tags: list[str]
+    status: str = "running"  # running | passed | failed | skipped | error
+    duration_s: float = 0.0
+    steps: list[StepRecord] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    timeline: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def severity(self) -> str:
+        return next((t.upper() for t in sorted(self.tags) if t in ("p0", "p1", "p2", "p3")), "")
+
+    @property
+    def quarter(self) -> str:
+        return next((t.upper() for t in sorted(self.tags) if t in ("q1", "q2", "q3", "q4")), "")
+
+
+def git_revision(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass
+class Journal:
+    path: Path
+    backend: str
+    stack_file: str
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    revision: str | None = None
+    scenarios: list[ScenarioRecord] = field(default_factory=list)
+    finished: bool = False
+
+    def write(self) -> None:
+        data = {
+            "version": JOURNAL_VERSION,
+            "backend": self.backend,
+            "stack_file": self.stack_file,
+            "revision": self.revision,
+            "started_at": self.started_at,
+            "finished": self.finished,
+            "scenarios": [asdict(s) for s in self.scenarios],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.path)
+
+
+def load_journal(path: Path) -> dict[str, Any]:
+    """The journal as written; a clear error if it is missing or not a journal."""
+    from harness.errors import InputError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no journal at {path}", hint="run `drill run --report DIR` first") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict) or data.get("version") != JOURNAL_VERSION:
+        raise InputError(f"{path}: not a drill journal of version {JOURNAL_VERSION}")
+    return data

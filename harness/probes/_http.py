@@ -1,0 +1,63 @@
+"""HTTP for probes: explicit timeouts, transport errors returned as values (never raised, never hidden)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import requests
+
+DEFAULT_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    text: str
+
+    def json(self) -> tuple[bool, object, str]:
+        """``(ok, document, problem)``: the body parsed as JSON, or why it could not be."""
+        try:
+            return True, json.loads(self.text), ""
+        except ValueError as exc:
+            return False, None, f"HTTP {self.status} body is not JSON ({exc}): {self.text[:200]!r}"
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    url: str
+    reason: str
+
+    @property
+    def observed(self) -> str:
+        return f"unreachable: {self.url}: {self.reason}"
+
+
+def http_get(
+    url: str, *, timeout: float = DEFAULT_TIMEOUT, session: requests.Session | None = None,
+    params: dict[str, str] | None = None,
+) -> HttpReply | Unreachable:
+    getter = session.get if session is not None else requests.get
+    try:
+        response = getter(url, timeout=timeout, params=params)
+    except requests.Timeout:
+        return Unreachable(url, f"no answer within {timeout:g}s")
+    except requests.ConnectionError as exc:
+        return Unreachable(url, f"connection failed ({_root(exc)})")
+    except requests.RequestException as exc:
+        return Unreachable(url, f"{type(exc).__name__}: {exc}")
+    return HttpReply(response.status_code, response.text)
+
+
+def _root(exc: BaseException) -> str:
+    if "refused" in str(exc).lower():
+        return "connection refused"
+    seen = exc
+    while seen.__cause__ is not None or seen.__context__ is not None:
+        nxt = seen.__cause__ or seen.__context__
+        assert nxt is not None
+        seen = nxt
+    text = str(seen)
+    if "Connection refused" in text or isinstance(seen, ConnectionRefusedError):
+        return "connection refused"
+    return f"{type(seen).__name__}: {text}"[:200]

@@ -1,0 +1,67 @@
+"""`drill lint` finds what pytest-bdd would only find at run time, with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.catalog import feature_files, lint, load_step_library, scenarios
+from harness.errors import FeatureError
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "fixtures/features/bad"
+
+
+@pytest.fixture(scope="module")
+def defs():  # type: ignore[no-untyped-def]
+    return load_step_library()
+
+
+def test_the_project_features_are_clean(defs) -> None:  # type: ignore[no-untyped-def]
+    assert lint([ROOT / "features"], defs) == []
+
+
+def test_step_library_entries_have_docs_and_locations(defs) -> None:  # type: ignore[no-untyped-def]
+    assert len(defs) > 30
+    for d in defs:
+        assert d.where.startswith("scenarios/steps/"), d.where
+        assert d.type in ("given", "when", "then")
+
+
+def test_undefined_step_is_reported_with_its_line(defs) -> None:  # type: ignore[no-untyped-def]
+    problems = lint([BAD / "undefined_step.feature"], defs)
+    assert [str(p) for p in problems] == [
+        f"{BAD / 'undefined_step.feature'}:5: undefined step: When the on-call reboots the mainframe"
+    ]
+
+
+def test_unregistered_tag_is_reported(defs) -> None:  # type: ignore[no-untyped-def]
+    problems = lint([BAD / "unregistered_tag.feature"], defs)
+    assert any("tag @nightly_chaos is not a registered marker" in str(p) for p in problems)
+    assert all(":1" in p.location or ":2" in p.location for p in problems)
+
+
+def test_deadline_in_words_is_reported(defs) -> None:  # type: ignore[no-untyped-def]
+    problems = lint([BAD / "bad_deadline.feature"], defs)
+    messages = [str(p) for p in problems]
+    assert any(":5: deadline 'within five seconds' is not a number of seconds" in m for m in messages), messages
+
+
+def test_gherkin_syntax_error_names_the_file() -> None:
+    with pytest.raises(FeatureError, match="not_gherkin.feature: cannot parse"):
+        scenarios([BAD / "not_gherkin.feature"])
+
+
+def test_missing_path_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(FeatureError, match="no feature file or directory"):
+        feature_files([tmp_path / "nope.feature"])
+
+
+def test_scenario_listing_reads_tags_deadlines_and_examples() -> None:
+    found = {s.name: s for s in scenarios([ROOT / "features/broker_connection.feature"])}
+    outline = next(s for n, s in found.items() if "3 attempts" in n)
+    assert outline.examples == 3
+    assert {"q2", "p0", "broker"} <= set(outline.tags)
+    assert "within 20 seconds" in outline.deadlines
+    assert "within an RTO of 60 seconds" not in outline.deadlines  # RTO phrased 'meets an RTO of'

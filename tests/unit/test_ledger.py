@@ -1,0 +1,108 @@
+"""The fault ledger: append-only records, pending faults, cleanup after a crashed run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.backends.base import ServiceState
+from harness.errors import FaultError, FaultRollbackError
+from harness.faults import Kill, LinkDown, Toxic, cleanup, pending
+from harness.faults.base import Fault
+from harness.faults.ledger import Ledger
+from tests.unit.fake_backend import FakeBackend
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> FakeBackend:
+    return FakeBackend(tmp_path)
+
+
+def test_every_inject_and_rollback_is_a_json_line(backend: FakeBackend) -> None:
+    with Kill(backend, "broker") as fault:  # type: ignore[arg-type]
+        pass
+    lines = [json.loads(x) for x in (backend.run_dir / "ledger.jsonl").read_text().splitlines()]
+    assert [x["action"] for x in lines] == ["inject", "injected", "rolled_back"]
+    assert [x["seq"] for x in lines] == [1, 2, 3]
+    assert {x["fault_id"] for x in lines} == {fault.fault_id}
+    assert lines[0]["record"]["params"] == {"service": "broker", "healthy_timeout_s": 30.0}
+    assert lines[0]["record"]["description"].startswith("kill: SIGKILL (crash) on service broker")
+
+
+def test_pending_lists_faults_not_rolled_back_in_injection_order(backend: FakeBackend) -> None:
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    slow = Toxic(backend, "broker", "latency", latency=300)  # type: ignore[arg-type]
+    kill = Kill(backend, "marketdata")  # type: ignore[arg-type]
+    for f in (down, slow, kill):
+        f.inject()
+    slow.rollback()
+    assert [p.fault_id for p in pending(backend.run_dir)] == [down.fault_id, kill.fault_id]
+    assert pending(backend.run_dir / "elsewhere") == ()
+
+
+def test_cleanup_rebuilds_and_rolls_back_latest_first_with_toxiproxy_reset(backend: FakeBackend) -> None:
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    kill = Kill(backend, "marketdata")  # type: ignore[arg-type]
+    down.inject()
+    kill.inject()
+    backend.calls.clear()  # the run crashed here; a new process runs `drill cleanup`
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert report.ok
+    assert backend.calls[0] == ("toxiproxy.reset",)
+    assert [c for c in backend.calls if c[0] in ("start", "toxiproxy.set_enabled")] == [
+        ("start", "marketdata"), ("toxiproxy.set_enabled", "drill_broker", True)]
+    assert backend.states["marketdata"] is ServiceState.RUNNING
+    assert pending(backend.run_dir) == ()
+    assert "rolled back: kill: SIGKILL" in report.summary() and "toxiproxy: reset" in report.summary()
+    again = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert again.rolled_back == () and "no pending faults" in again.summary()
+
+
+def test_cleanup_reports_failures_and_keeps_going(backend: FakeBackend) -> None:
+    Kill(backend, "broker").inject()  # type: ignore[arg-type]
+    Kill(backend, "marketdata").inject()  # type: ignore[arg-type]
+    backend.states["broker"] = ServiceState.DEAD
+    backend.fail_on.add("start")
+    backend.toxiproxy.fail_on.add("reset")
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert not report.ok and len(report.failed) == 2  # both tried; no network faults, so reset is a note
+    assert "could not reset" in report.toxiproxy
+    with pytest.raises(FaultRollbackError, match="FAILED: kill"):
+        report.raise_if_failed()
+    assert len(pending(backend.run_dir)) == 2
+    backend.fail_on.clear()
+    assert cleanup(backend, backend.run_dir).ok  # type: ignore[arg-type]
+    assert pending(backend.run_dir) == ()
+
+
+def test_toxiproxy_unreachable_is_a_failure_when_network_faults_are_pending(backend: FakeBackend) -> None:
+    LinkDown(backend, "broker").inject()  # type: ignore[arg-type]
+    backend.toxiproxy.fail_on.update({"reset", "set_enabled"})
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert [d for d, _ in report.failed][0] == "toxiproxy reset"
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped_and_reported(backend: FakeBackend) -> None:
+    Kill(backend, "broker").inject()  # type: ignore[arg-type]
+    with (backend.run_dir / "ledger.jsonl").open("a") as fh:
+        fh.write('{"seq": 3, "action": "inj')  # the process died mid-write
+    Kill(backend, "marketdata").inject()  # type: ignore[arg-type]  # next append starts on a new line
+    contents = Ledger(backend.run_dir).read()
+    assert contents.bad_lines == (3,)
+    assert len(pending(backend.run_dir)) == 2
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert report.ok and report.bad_lines == (3,) and "unreadable ledger lines (skipped): 3" in report.summary()
+
+
+def test_records_rebuild_every_registered_kind_or_fail_clearly(backend: FakeBackend) -> None:
+    with pytest.raises(FaultError, match="unknown fault kind 'meteor'"):
+        Fault.from_record(backend, {"kind": "meteor", "fault_id": "x", "params": {}})  # type: ignore[arg-type]
+    with pytest.raises(FaultError, match="parameter 'service' must be a string"):
+        Fault.from_record(backend, {"kind": "kill", "fault_id": "x", "params": {"service": 3}})  # type: ignore[arg-type]
+
+
+def test_unknown_action_is_a_bug(backend: FakeBackend) -> None:
+    with pytest.raises(ValueError):
+        Ledger(backend.run_dir).append("exploded", {})

@@ -1,0 +1,99 @@
+"""The pytest plugin, tested with pytester: options, dry run, journal, selection, live refusal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+from scenarios.steps.alerts import *  # noqa
+from scenarios.steps.data import *  # noqa
+from scenarios.steps.faults import *  # noqa
+from scenarios.steps.operator import *  # noqa
+from scenarios.steps.stack import *  # noqa
+from scenarios.steps.trading import *  # noqa
+"""
+
+
+@pytest.fixture
+def drills(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    for name in ("kill_switch.feature", "rollback.feature"):
+        (pytester.path / name).write_text((ROOT / "features" / name).read_text())
+    pytester.makepyfile(test_drills="from pytest_bdd import scenarios\nscenarios('.')\n")
+    pytester.makeini(
+        "[pytest]\nbdd_features_base_dir = .\nmarkers =\n    kill_switch: x\n    rollback: x\naddopts = --strict-markers\n"
+    )
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """Run pytest in the pytester directory with its own ini (not the project's pyproject)."""
+    ini = next(p for p in (pytester.path / "tox.ini", pytester.path / "pytest.ini") if p.exists())
+    return pytester.runpytest("--rootdir", str(pytester.path), "-c", str(ini), "-p", "no:cacheprovider", *args)
+
+
+def test_dry_run_describes_every_fault_and_expectation_and_touches_nothing(drills: pytest.Pytester) -> None:
+    report = drills.path / "report"
+    result = run(drills, 
+        "--dry-run", "--stack-file", str(ROOT / "docker-compose.yml"), "--drill-report", str(report),
+        "--run-dir", str(drills.path / "runs"), "-s", "-m", "kill_switch",
+    )
+    result.assert_outcomes(passed=2, deselected=2)
+    out = result.stdout.str()
+    assert "[dry-run] would inject: " in out
+    assert "price_shock" in out or "shock" in out
+    assert "[dry-run] would expect within 5s: alert KillSwitchActive severity=P0 firing" in out
+    assert "[dry-run] would run: traderunner reset-kill-switch" in out
+    assert not (drills.path / "runs").exists() or not any((drills.path / "runs").rglob("stack.json"))
+    journal = json.loads((report / "journal.json").read_text())
+    assert journal["finished"] is True and journal["version"] == 1
+    first = journal["scenarios"][0]
+    assert first["status"] == "passed"
+    assert first["tags"] == ["kill_switch", "p0", "q1"]
+    assert [s["status"] for s in first["steps"]] == ["passed"] * len(first["steps"])
+    assert first["faults"] and first["faults"][0]["kind"] == "price_shock"
+    assert not any((drills.path / "runs").rglob("ledger.jsonl")), "a dry run wrote a ledger"
+
+
+def test_feature_selection_by_file(drills: pytest.Pytester) -> None:
+    result = run(drills, 
+        "--dry-run", "--stack-file", str(ROOT / "docker-compose.yml"), "--run-dir", str(drills.path / "runs"),
+        "--drill-feature", str(drills.path / "rollback.feature"),
+    )
+    result.assert_outcomes(passed=2, deselected=2)
+
+
+def test_a_live_stack_is_refused_before_anything_starts(drills: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TR_MODE", "live")
+    result = run(drills, 
+        "--dry-run", "--stack-file", str(ROOT / "docker-compose.yml"), "--run-dir", str(drills.path / "runs"),
+        "-m", "rollback",
+    )
+    result.assert_outcomes(failed=2)
+    assert "refusing to inject a fault into stack 'mockstack': its mode is live" in result.stdout.str()
+
+
+def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    (pytester.path / "bad.feature").write_text(
+        "Feature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
+        '    When the on-call runs "rm -rf /"\n    Then the trading engine reports mode "lab"\n'
+    )
+    pytester.makepyfile(test_drills="from pytest_bdd import scenarios\nscenarios('.')\n")
+    pytester.makeini("[pytest]\nbdd_features_base_dir = .\n")
+    report = pytester.path / "report"
+    result = run(pytester,
+        "--dry-run", "--stack-file", str(ROOT / "docker-compose.yml"), "--drill-report", str(report),
+        "--run-dir", str(pytester.path / "runs"),
+    )
+    result.assert_outcomes(failed=1)
+    assert "'rm -rf /' is not an operator command of this stack" in result.stdout.str()
+    sc = json.loads((report / "journal.json").read_text())["scenarios"][0]
+    assert sc["status"] == "failed"
+    assert [s["status"] for s in sc["steps"]] == ["passed", "failed", "skipped"]
