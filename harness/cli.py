@@ -253,9 +253,11 @@ def stack_down(run_dir: Path | None) -> None:
     from harness.faults.ledger import cleanup as ledger_cleanup
 
     b = ProcessBackend.attach(_stack_dir(run_dir))
-    ledger_cleanup(b, b.run_dir)
+    report = ledger_cleanup(b, b.run_dir)
     b.down()
+    console.print(report.summary())
     console.print("stack stopped")
+    report.raise_if_failed()
 
 
 def _print_status(b: Any) -> None:
@@ -291,13 +293,18 @@ def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
     if not dirs:
         console.print("nothing to clean up: no run directories with a stack")
         return
+    failed = False
     for d in dirs:
         b = ProcessBackend.attach(d)
         report = ledger_cleanup(b, d)
-        console.print(f"{_rel(d)}: {report}")
+        console.print(report.summary())
+        failed = failed or not report.ok
         if down:
             b.down()
             console.print(f"{_rel(d)}: stack stopped")
+    if failed:
+        err_console.print("[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again")
+        sys.exit(EXIT_FAILED)
 
 
 def _rel(path: Path) -> str:

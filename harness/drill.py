@@ -68,7 +68,7 @@ def open_backend(settings: DrillSettings, name: str) -> Iterator[Backend]:
         yield backend
     finally:
         try:
-            ledger_cleanup(backend, backend.run_dir)
+            ledger_cleanup(backend, backend.run_dir).raise_if_failed()
         finally:
             backend.down()
 

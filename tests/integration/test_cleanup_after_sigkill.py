@@ -1,0 +1,74 @@
+"""The harness is killed with SIGKILL mid-fault; `drill cleanup` reverts what its ledger says and the stack is healthy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.backends.base import ServiceState
+from harness.backends.process import ProcessBackend
+from harness.stack import load_stack
+from harness.trading import services_healthy
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+INJECTOR = """
+import sys, time
+from pathlib import Path
+from harness.backends.process import ProcessBackend
+from harness.faults.base import FaultContext
+from harness.faults.network import LinkDown
+from harness.faults.service import Pause
+b = ProcessBackend.attach(Path(sys.argv[1]))
+ctx = FaultContext(run_dir=b.run_dir)
+LinkDown(b, "marketdata", ctx=ctx).inject()
+Pause(b, "dashboard", ctx=ctx).inject()
+print("INJECTED", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_sigkill_mid_fault_then_cleanup_restores_a_healthy_stack(tmp_path: Path) -> None:
+    backend = ProcessBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "run")
+    backend.up()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", INJECTOR, str(backend.run_dir)], stdout=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "INJECTED"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+        assert backend.state("dashboard") == ServiceState.PAUSED
+        assert not backend.toxiproxy.proxy(backend.link("marketdata").proxy_name).enabled
+
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "drill"), "cleanup", "--run-dir", str(backend.run_dir)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        assert "rolled back" in cli.stdout
+        assert backend.state("dashboard") == ServiceState.RUNNING
+        assert backend.toxiproxy.proxy(backend.link("marketdata").proxy_name).enabled
+        healthy = services_healthy(backend, list(backend.stack.services))
+        deadline = time.monotonic() + 20
+        obs = healthy()
+        while not obs.ok and time.monotonic() < deadline:
+            time.sleep(0.2)
+            obs = healthy()
+        assert obs.ok, obs.observed
+        again = subprocess.run(
+            [str(Path(sys.executable).parent / "drill"), "cleanup", "--run-dir", str(backend.run_dir)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert again.returncode == 0 and "no pending faults" in again.stdout
+    finally:
+        backend.down()
