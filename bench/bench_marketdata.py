@@ -7,7 +7,8 @@ Plain script (no pytest):  .venv/bin/python bench/bench_marketdata.py [--duratio
    incremental reads take.
 2. Throughput: starts ``python -m mockstack.marketdata`` on a free 127.0.0.1 port and hammers
    ``/api/intraday`` with keep-alive clients for ``--duration`` seconds, in two shapes: the
-   traderunner's incremental poll (``from`` = the last bar) and a 100-bar window.
+   traderunner's incremental poll (``from`` = the last bar) and a 100-bar window, each with one
+   connection per request (as urllib does) and with keep-alive connections.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import tracemalloc
 import urllib.request
 from pathlib import Path
 
@@ -38,19 +38,29 @@ from mockstack.marketdata.config import DEFAULT_START  # noqa: E402
 from mockstack.marketdata.feed import MarketFeed  # noqa: E402
 
 
+def rss_mb() -> float:
+    """Current resident set size of this process (Linux /proc; max RSS elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def bench_memory(bars: int) -> None:
     gc.collect()
-    tracemalloc.start()
+    rss_before = rss_mb()
     time_source = ManualTime()
     clock = BarClock(DEFAULT_START, 200, 0, time_source.now)
     feed = MarketFeed(build_universe(42, 8), seed=42, volatility=0.001, clock=clock)
-    base_current, _ = tracemalloc.get_traced_memory()
     time_source.advance(bars * 0.2)
     t0 = time.perf_counter()
     feed.advance()
     publish_s = time.perf_counter() - t0
-    current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    gc.collect()
+    rss_after = rss_mb()
     stored = sum(c.buffer_info()[1] * c.itemsize for c in feed._closes.values())
     symbol = feed.symbols[0]
     t0 = time.perf_counter()
@@ -61,10 +71,10 @@ def bench_memory(bars: int) -> None:
     for _ in range(1000):
         feed.bars(symbol, last_ts)
     tail_us = (time.perf_counter() - t0) / 1000 * 1e6
-    print(f"memory: {bars:,} bars x {len(feed.symbols)} symbols published in {publish_s:.2f}s")
-    print(f"  traced memory of the feed: {(current - base_current) / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB)")
-    print(f"  stored closes: {stored / 1e6:.1f} MB ({stored / bars / len(feed.symbols):.0f} B per bar per symbol)")
-    print(f"  process max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    n = len(feed.symbols)
+    print(f"memory: {bars:,} bars x {n} symbols published in {publish_s:.2f}s ({bars * n / publish_s:,.0f} bars/s)")
+    print(f"  stored closes: {stored / 1e6:.1f} MB ({stored / bars / n:.0f} B per bar per symbol)")
+    print(f"  RSS growth while publishing: {rss_after - rss_before:.1f} MB (process RSS now {rss_after:.0f} MB)")
     print(f"  full read of {len(full):,} bars: {full_s * 1000:.0f} ms; incremental read (from=last): {tail_us:.0f} us")
 
 
@@ -89,7 +99,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 15.0)
     raise RuntimeError(f"marketdata not healthy at {url} within {timeout}s")
 
 
-def hammer(port: int, path_for: list[str], duration: float, clients: int) -> tuple[int, list[float]]:
+def hammer(port: int, path_for: list[str], duration: float, clients: int, keep_alive: bool) -> tuple[int, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + duration
@@ -98,11 +108,14 @@ def hammer(port: int, path_for: list[str], duration: float, clients: int) -> tup
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         mine: list[float] = []
         i = n
+        headers = {} if keep_alive else {"Connection": "close"}
         while time.monotonic() < stop_at:
             t0 = time.perf_counter()
-            conn.request("GET", path_for[i % len(path_for)])
+            conn.request("GET", path_for[i % len(path_for)], headers=headers)
             resp = conn.getresponse()
             resp.read()
+            if not keep_alive:
+                conn.close()
             if resp.status != 200:
                 raise RuntimeError(f"HTTP {resp.status}")
             mine.append(time.perf_counter() - t0)
@@ -134,13 +147,15 @@ def bench_http(duration: float, clients: int) -> None:
             "incremental poll (from=last bar)": [f"/api/intraday/{s}?interval=5m&from={last}" for s in syms],
             "100-bar window": [f"/api/intraday/{s}?interval=5m&from={last - 99 * 300}&to={last}" for s in syms],
         }
-        print(f"throughput: {clients} keep-alive clients for {duration:.0f}s each shape, server in its own process")
-        for name, paths in shapes.items():
-            count, lat = hammer(port, paths, duration, clients)
-            lat.sort()
-            p50 = statistics.median(lat) * 1000
-            p99 = lat[int(len(lat) * 0.99)] * 1000
-            print(f"  {name}: {count / duration:,.0f} req/s  (p50 {p50:.2f} ms, p99 {p99:.2f} ms)")
+        print(f"throughput: {clients} clients, {duration:.0f}s per shape, server in its own process")
+        for keep_alive in (False, True):
+            mode = "keep-alive" if keep_alive else "one connection per request"
+            for name, paths in shapes.items():
+                count, lat = hammer(port, paths, duration, clients, keep_alive)
+                lat.sort()
+                p50 = statistics.median(lat) * 1000
+                p99 = lat[int(len(lat) * 0.99)] * 1000
+                print(f"  {mode}, {name}: {count / duration:,.0f} req/s  (p50 {p50:.2f} ms, p99 {p99:.2f} ms)")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(5)

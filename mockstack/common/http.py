@@ -112,6 +112,9 @@ class ServiceHTTP:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two sends; with Nagle on, a keep-alive client (requests.Session)
+            # waits ~40 ms for its delayed ACK before the body arrives (~24 req/s instead of ~2000).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return  # access logs would drown the structured log
@@ -191,7 +194,10 @@ class ServiceHTTP:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving and close the socket; safe whether or not ``start()`` was called."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread = None
         self._server.server_close()
 
 

@@ -164,7 +164,11 @@ class MarketFeed:
     # -- reading -------------------------------------------------------------------------------
 
     def bars(self, symbol: str, from_ts: int | None = None, to_ts: int | None = None) -> list[Bar]:
-        """Bars of ``symbol`` with ``from_ts <= timestamp <= to_ts`` (both optional), as served now."""
+        """Bars of ``symbol`` with ``from_ts <= timestamp <= to_ts`` (both optional), as served now.
+
+        Only the index range, a copy of its closes and the fault windows are taken under the lock;
+        the bars are built outside it, so a large read does not hold up publication or other readers.
+        """
         with self._lock:
             self.advance()
             if symbol not in self._walks:
@@ -176,22 +180,22 @@ class MarketFeed:
             if hi < lo:
                 return []
             walk = self._walks[symbol]
-            closes = self._closes[symbol]
+            closes = self._closes[symbol][lo : hi + 1]
+            prev = self._closes[symbol][lo - 1] if lo else walk.start_price
             stale = [
                 w
                 for w in self._stale_windows()
                 if w.applies_to(symbol) and (w.end_index is None or w.end_index > lo) and w.first_index <= hi
             ]
-            start_ts = self.clock.start_timestamp
-            clean: list[Bar] = []
-            prev = closes[lo - 1] if lo else walk.start_price
-            for index in range(lo, hi + 1):
-                close = closes[index]
-                if not (stale and any(w.covers(index) for w in stale)):
-                    clean.append(walk.bar(index, start_ts + 300 * index, prev, close))
-                prev = close
             view = [f for f in self._faults.values() if f.kind in VIEW_KINDS and f.applies_to(symbol)]
-            return corrupt_view(clean, view)
+        start_ts = self.clock.start_timestamp
+        clean: list[Bar] = []
+        for offset, close in enumerate(closes):
+            index = lo + offset
+            if not (stale and any(w.covers(index) for w in stale)):
+                clean.append(walk.bar(index, start_ts + 300 * index, prev, close))
+            prev = close
+        return corrupt_view(clean, view)
 
     def status(self) -> ClockStatus:
         with self._lock:

@@ -76,25 +76,36 @@ class SymbolWalk:
         self.volatility = volatility
         self._key = hashlib.blake2b(f"{seed}\x00{symbol}".encode(), digest_size=32).digest()
 
-    def noise(self, index: int) -> BarNoise:
-        """The draws of bar ``index``: a pure function of (seed, symbol, index)."""
-        a, b, c, d = _UNPACK(hashlib.blake2b(_INDEX(index), digest_size=32, key=self._key).digest())
+    def _z(self, a: int, b: int) -> float:
         u1 = ((a >> 11) + 1) / _TWO_53  # (0, 1]: log() is finite
         u2 = (b >> 11) / _TWO_53
-        z = math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
-        return BarNoise(z=z, high_u=(c >> 11) / _TWO_53, low_u=(d >> 11) / _TWO_53, volume_u=(a & 0xFFFF) / 65536.0)
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(_TWO_PI * u2)
+
+    def _draws(self, index: int) -> tuple[int, int, int, int]:
+        draws: tuple[int, int, int, int] = _UNPACK(
+            hashlib.blake2b(_INDEX(index), digest_size=32, key=self._key).digest()
+        )
+        return draws
+
+    def noise(self, index: int) -> BarNoise:
+        """The draws of bar ``index``: a pure function of (seed, symbol, index)."""
+        a, b, c, d = self._draws(index)
+        return BarNoise(
+            z=self._z(a, b), high_u=(c >> 11) / _TWO_53, low_u=(d >> 11) / _TWO_53, volume_u=(a & 0xFFFF) / 65536.0
+        )
 
     def next_close(self, index: int, prev_close: float) -> float:
         """The undisturbed close of bar ``index`` given the previous close."""
-        return prev_close * math.exp(self.volatility * self.noise(index).z)
+        a, b, _, _ = self._draws(index)
+        return prev_close * math.exp(self.volatility * self._z(a, b))
 
     def bar(self, index: int, timestamp: int, open_: float, close: float) -> Bar:
         """The full bar for a known open (previous close) and close; wicks and volume from the noise."""
-        n = self.noise(index)
+        a, _, c, d = self._draws(index)
         top = max(open_, close)
         bottom = min(open_, close)
-        high = top * (1.0 + self.volatility * (0.1 + n.high_u))
-        low = bottom * (1.0 - self.volatility * (0.1 + n.low_u))
+        high = top * (1.0 + self.volatility * (0.1 + (c >> 11) / _TWO_53))
+        low = bottom * (1.0 - self.volatility * (0.1 + (d >> 11) / _TWO_53))
         return Bar(
             index=index,
             timestamp=timestamp,
@@ -102,5 +113,5 @@ class SymbolWalk:
             high=round(high, PRICE_DECIMALS),
             low=round(low, PRICE_DECIMALS),
             close=round(close, PRICE_DECIMALS),
-            volume=500 + int(n.volume_u * 4500),
+            volume=500 + int((a & 0xFFFF) / 65536.0 * 4500),
         )

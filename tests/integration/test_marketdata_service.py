@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import math
 import signal
 import subprocess
@@ -245,3 +246,21 @@ def test_bad_environment_value_exits_2_with_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "MARKETDATA_BAR_INTERVAL_MS='fast'" in result.stderr and "milliseconds" in result.stderr
+
+
+def test_keep_alive_polls_do_not_stall(base: str) -> None:
+    """traderunner polls through a keep-alive session: no 40 ms Nagle/delayed-ACK stall per request."""
+    port = int(base.rsplit(":", 1)[1])
+    sym = symbols(base)[0]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        t0 = time.monotonic()
+        for _ in range(20):
+            conn.request("GET", f"/api/intraday/{sym}?interval=5m&from=1767623400&to=1767624000")
+            resp = conn.getresponse()
+            assert resp.status == 200
+            resp.read()
+        elapsed = time.monotonic() - t0
+    finally:
+        conn.close()
+    assert elapsed < 0.5, f"20 keep-alive requests took {elapsed:.2f}s"

@@ -33,6 +33,16 @@ def test_noise_is_a_pure_function_of_seed_symbol_and_index() -> None:
     assert SymbolWalk(7, "ABD", 100.0, 0.001).noise(5) != a.noise(5)
 
 
+def test_bar_wicks_and_volume_come_from_the_bar_noise() -> None:
+    walk = SymbolWalk(3, "ABC", 100.0, 0.01)
+    n = walk.noise(17)
+    bar = walk.bar(17, 0, 100.0, 101.0)
+    assert bar.high == round(101.0 * (1 + 0.01 * (0.1 + n.high_u)), 4)
+    assert bar.low == round(100.0 * (1 - 0.01 * (0.1 + n.low_u)), 4)
+    assert bar.volume == 500 + int(n.volume_u * 4500)
+    assert walk.next_close(17, 100.0) == 100.0 * math.exp(0.01 * n.z)
+
+
 def test_noise_looks_standard_normal() -> None:
     walk = SymbolWalk(1, "XYZ", 50.0, 0.001)
     zs = [walk.noise(i).z for i in range(20_000)]
