@@ -39,8 +39,14 @@ BARS_PER_MINUTE = 300  # one bar every 200 ms
 def make_bar(i: int, prev: float, price: float, rng: random.Random) -> dict[str, Any]:
     hi = max(prev, price) * (1 + abs(rng.gauss(0, 0.0003)))
     lo = min(prev, price) * (1 - abs(rng.gauss(0, 0.0003)))
-    return {"timestamp": T0 + i * BAR_SECONDS, "open": prev, "high": hi, "low": lo, "close": price,
-            "volume": rng.randint(100, 10_000)}
+    return {
+        "timestamp": T0 + i * BAR_SECONDS,
+        "open": prev,
+        "high": hi,
+        "low": lo,
+        "close": price,
+        "volume": rng.randint(100, 10_000),
+    }
 
 
 def bench(bars_per_symbol: int, n_symbols: int) -> None:
@@ -67,7 +73,7 @@ def bench(bars_per_symbol: int, n_symbols: int) -> None:
     for i in range(bars_per_symbol):
         clock_now[0] += 0.2
         for s in symbols:
-            window = history[s][max(0, i - 5): i + 1]  # the service's overlapping poll
+            window = history[s][max(0, i - 5) : i + 1]  # the service's overlapping poll
             result = quality.ingest(s, window)
             if not result.new_bars:
                 continue
@@ -75,8 +81,14 @@ def bench(bars_per_symbol: int, n_symbols: int) -> None:
             intent = strategy.decide(s, quality.closes(s, strategy.config.slow), positions[s].qty, 0)
             if intent is None:
                 continue
-            decision = check_order(risk, kill_active=False, side=intent.side, qty=intent.qty,
-                                   exposure=positions[s].qty, orders_last_minute=0)
+            decision = check_order(
+                risk,
+                kill_active=False,
+                side=intent.side,
+                qty=intent.qty,
+                exposure=positions[s].qty,
+                orders_last_minute=0,
+            )
             if decision.allowed:
                 orders += 1
                 positions[s] = apply_fill_to_position(positions[s], intent.side, intent.qty, intent.limit_price)
@@ -84,9 +96,11 @@ def bench(bars_per_symbol: int, n_symbols: int) -> None:
     elapsed = time.perf_counter() - started
     total = bars_per_symbol * n_symbols
     print(f"bars processed: {total} ({n_symbols} symbols x {bars_per_symbol}), orders decided: {orders}")
-    print(f"elapsed: {elapsed:.3f} s -> {total / elapsed:,.0f} bars/s "
-          f"({elapsed / bars_per_symbol * 1000:.3f} ms per poll of {n_symbols} symbols; "
-          "the service polls every 200 ms)")
+    print(
+        f"elapsed: {elapsed:.3f} s -> {total / elapsed:,.0f} bars/s "
+        f"({elapsed / bars_per_symbol * 1000:.3f} ms per poll of {n_symbols} symbols; "
+        "the service polls every 200 ms)"
+    )
     print(f"violations: {len(quality.violations)} (expected 0 on a clean walk)")
 
 
@@ -108,7 +122,7 @@ def simulate(runs: int, minutes: int) -> None:
         for bar in range(minutes * BARS_PER_MINUTE):
             for s, series in closes.items():
                 series.append(series[-1] * math.exp(rng.gauss(0, 0.001)))
-                del series[:-cfg.slow - 1]
+                del series[: -cfg.slow - 1]
                 intent = strategy.decide(s, series, pos[s].qty, 0)
                 if intent is not None:
                     pos[s] = apply_fill_to_position(pos[s], intent.side, intent.qty, intent.limit_price)

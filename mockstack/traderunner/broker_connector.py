@@ -213,8 +213,11 @@ class BrokerConnector:
             got = self._try_connect()
             if got is not None:
                 return got
-            self.log.error("broker_connect_failed", f"Broker connect to {self.host}:{self.port} failed: "
-                           f"{self.last_error}", error=self.last_error)
+            self.log.error(
+                "broker_connect_failed",
+                f"Broker connect to {self.host}:{self.port} failed: {self.last_error}",
+                error=self.last_error,
+            )
         self.state = "reconnecting"
         delay = self.backoff
         for attempt in range(1, self.attempts + 1):
@@ -228,7 +231,9 @@ class BrokerConnector:
             self.log.warning(
                 "broker_reconnect_failed",
                 f"Reconnect attempt {attempt}/{self.attempts} failed: {self.last_error}",
-                attempt=attempt, attempts=self.attempts, error=self.last_error,
+                attempt=attempt,
+                attempts=self.attempts,
+                error=self.last_error,
             )
         self.state = "manual_intervention"
         self.metrics.manual_intervention.set(1)
@@ -264,7 +269,8 @@ class BrokerConnector:
             self.metrics.broker_connected.set(1)
             self.metrics.manual_intervention.set(0)
             self.log.info(
-                "broker_connected", f"Broker connected to {self.host}:{self.port} (session {self.session_id})",
+                "broker_connected",
+                f"Broker connected to {self.host}:{self.port} (session {self.session_id})",
                 session_id=self.session_id,
             )
             self.on_connected()
@@ -309,15 +315,17 @@ class BrokerConnector:
                 if self._restart.is_set() or self._stop.is_set():
                     return "restart"
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                self.log.error("broker_connection_lost", f"Broker connection lost: {self.last_error}",
-                               error=self.last_error)
+                self.log.error(
+                    "broker_connection_lost", f"Broker connection lost: {self.last_error}", error=self.last_error
+                )
                 return "lost"
             if not chunk:
                 if self._restart.is_set() or self._stop.is_set():
                     return "restart"
                 self.last_error = "connection closed by the broker (EOF)"
-                self.log.error("broker_connection_lost", f"Broker connection lost: {self.last_error}",
-                               error=self.last_error)
+                self.log.error(
+                    "broker_connection_lost", f"Broker connection lost: {self.last_error}", error=self.last_error
+                )
                 return "lost"
             last_rx = time.monotonic()
             buf += chunk
@@ -343,5 +351,4 @@ class BrokerConnector:
         try:
             self.on_message(msg)
         except Exception as exc:  # a handler bug must not kill the session thread
-            self.log.error("broker_message_error", f"Handling broker message {kind} failed: {exc!r}",
-                           message=msg)
+            self.log.error("broker_message_error", f"Handling broker message {kind} failed: {exc!r}", message=msg)

@@ -46,8 +46,9 @@ def service_url(workdir: Path) -> str:
     try:
         runtime = exports.read_json(path)
     except FileNotFoundError:
-        raise ServiceUnreachable(f"traderunner is not running ({path} does not exist); start it with "
-                                 "'python -m mockstack.traderunner run'") from None
+        raise ServiceUnreachable(
+            f"traderunner is not running ({path} does not exist); start it with 'python -m mockstack.traderunner run'"
+        ) from None
     except ValueError as exc:
         raise ServiceUnreachable(f"{exc}; the service may have crashed while writing it: restart it") from exc
     url = runtime.get("http_url") if isinstance(runtime, dict) else None
@@ -56,14 +57,17 @@ def service_url(workdir: Path) -> str:
     return url
 
 
-def call(workdir: Path, method: str, path: str, body: dict[str, Any] | None = None,
-         timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+def call(
+    workdir: Path, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0
+) -> tuple[int, dict[str, Any]]:
     url = service_url(workdir)
     try:
         resp = requests.request(method, f"{url}{path}", json=body, timeout=timeout)
     except requests.RequestException as exc:
-        raise ServiceUnreachable(f"traderunner at {url} does not answer ({type(exc).__name__}); is it running? "
-                                 f"(runtime.json may be stale after a crash)") from exc
+        raise ServiceUnreachable(
+            f"traderunner at {url} does not answer ({type(exc).__name__}); is it running? "
+            f"(runtime.json may be stale after a crash)"
+        ) from exc
     try:
         data = resp.json()
     except ValueError:
@@ -71,8 +75,9 @@ def call(workdir: Path, method: str, path: str, body: dict[str, Any] | None = No
     return resp.status_code, data if isinstance(data, dict) else {"value": data}
 
 
-def _call_or_exit(workdir: Path, method: str, path: str, body: dict[str, Any] | None = None,
-                  timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+def _call_or_exit(
+    workdir: Path, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0
+) -> tuple[int, dict[str, Any]]:
     try:
         return call(workdir, method, path, body, timeout)
     except ServiceUnreachable as exc:
@@ -128,18 +133,27 @@ def _print_status(doc: dict[str, Any]) -> None:
     running = (doc.get("service") or {}).get("running")
     click.echo(f"service:     {'running' if running else 'NOT RUNNING (state from SQLite)'}")
     click.echo(f"mode:        {doc.get('mode')}")
-    click.echo(f"kill switch: {'ACTIVE' if ks.get('active') else 'inactive'}"
-               + (f" ({ks.get('reason')}, by {ks.get('activated_by')} at {ks.get('activated_at')})"
-                  if ks.get("active") else ""))
+    click.echo(
+        f"kill switch: {'ACTIVE' if ks.get('active') else 'inactive'}"
+        + (
+            f" ({ks.get('reason')}, by {ks.get('activated_by')} at {ks.get('activated_at')})"
+            if ks.get("active")
+            else ""
+        )
+    )
     if broker:
-        click.echo(f"broker:      {broker.get('state')} {broker.get('address', '')}"
-                   + (" - MANUAL INTERVENTION REQUIRED" if broker.get("manual_intervention_required") else ""))
+        click.echo(
+            f"broker:      {broker.get('state')} {broker.get('address', '')}"
+            + (" - MANUAL INTERVENTION REQUIRED" if broker.get("manual_intervention_required") else "")
+        )
     else:
         click.echo("broker:      unknown (service down)")
     positions = doc.get("positions") or {}
     click.echo("positions:   " + (", ".join(f"{s} {q}" for s, q in sorted(positions.items())) or "none"))
-    click.echo(f"daily P&L:   {pnl.get('total')} (realized {pnl.get('realized')}, unrealized {pnl.get('unrealized')},"
-               f" limit -{pnl.get('max_daily_loss')}) [{pnl.get('date')}]")
+    click.echo(
+        f"daily P&L:   {pnl.get('total')} (realized {pnl.get('realized')}, unrealized {pnl.get('unrealized')},"
+        f" limit -{pnl.get('max_daily_loss')}) [{pnl.get('date')}]"
+    )
     if sla:
         n = len(sla.get("violations") or [])
         click.echo(f"data SLA:    {sla.get('status')}" + (f" ({n} violation(s))" if n else ""))
@@ -154,6 +168,7 @@ def _offline_status(workdir: Path) -> dict[str, Any]:
         positions = store.positions()
         pnl = daily_pnl(store, positions, marks)
         from mockstack.traderunner.config import ConfigError, load_configs  # noqa: PLC0415 - only offline
+
         try:
             limit: float | None = load_configs(workdir).risk.max_daily_loss
         except ConfigError:
@@ -166,8 +181,10 @@ def _offline_status(workdir: Path) -> dict[str, Any]:
             "broker": None,
             "positions": {s: p.qty for s, p in positions.items()},
             "daily_pnl": pnl.as_dict(limit if limit is not None else float("nan")),
-            "sla": {"status": "violated" if sla_state.get("violated") else "ok",
-                    "violations": sla_state.get("violations", [])},
+            "sla": {
+                "status": "violated" if sla_state.get("violated") else "ok",
+                "violations": sla_state.get("violations", []),
+            },
         }
     finally:
         store.close()
@@ -231,8 +248,11 @@ def trip_kill_switch(ctx: click.Context, reason: str, by: str | None) -> None:
         return
     if code != 200:
         _fail(f"error: {doc.get('error')}", EXIT_USAGE if code == 400 else EXIT_FAILED)
-    click.echo(f"Kill switch activated: manual: {reason} (by {who})" if doc.get("tripped")
-               else "Kill switch was already active")
+    click.echo(
+        f"Kill switch activated: manual: {reason} (by {who})"
+        if doc.get("tripped")
+        else "Kill switch was already active"
+    )
 
 
 @cli.command("reset-kill-switch")
@@ -243,8 +263,9 @@ def reset_kill_switch(ctx: click.Context, approved_by: str, reason: str) -> None
     """Audited reset of the kill switch; both --approved-by and --reason are required."""
     if not approved_by.strip() or not reason.strip():
         _fail("refused: a reset needs a non-empty --approved-by and --reason", EXIT_REFUSED)
-    code, doc = _call_or_exit(_workdir(ctx), "POST", "/api/kill-switch/reset",
-                              {"approved_by": approved_by, "reason": reason})
+    code, doc = _call_or_exit(
+        _workdir(ctx), "POST", "/api/kill-switch/reset", {"approved_by": approved_by, "reason": reason}
+    )
     if code == 400:
         _fail(f"refused: {doc.get('error')}", EXIT_REFUSED)
     if code != 200:
@@ -271,8 +292,10 @@ def broker_reconnect(ctx: click.Context, wait: float) -> None:
     b = doc.get("broker") or {}
     if code == 200 and doc.get("connected"):
         rec = doc.get("reconcile") or {}
-        click.echo(f"Broker connected ({b.get('address')}, session {b.get('session_id')}); "
-                   f"reconciliation {'ok' if rec.get('ok') else 'MISMATCH: ' + json.dumps(rec.get('diff'))}")
+        click.echo(
+            f"Broker connected ({b.get('address')}, session {b.get('session_id')}); "
+            f"reconciliation {'ok' if rec.get('ok') else 'MISMATCH: ' + json.dumps(rec.get('diff'))}"
+        )
         return
     _fail(f"reconnect failed: broker {b.get('state')}: {b.get('last_error')}", EXIT_FAILED)
 
@@ -290,8 +313,10 @@ def data_fetch(ctx: click.Context) -> None:
     if code != 200:
         _fail(f"data fetch failed: {doc.get('error')}", EXIT_FAILED)
     bars = doc.get("bars") or {}
-    click.echo(f"fetched {sum(bars.values())} bars for {len(bars)} symbol(s): "
-               + ("clean" if doc.get("clean") else f"{len(doc.get('violations') or [])} violation(s) found"))
+    click.echo(
+        f"fetched {sum(bars.values())} bars for {len(bars)} symbol(s): "
+        + ("clean" if doc.get("clean") else f"{len(doc.get('violations') or [])} violation(s) found")
+    )
     for v in (doc.get("violations") or [])[:20]:
         click.echo(f"  {v['symbol']} {v['kind']} at {v['timestamp']}: {v['detail']}")
 
@@ -304,8 +329,10 @@ def data_validate(ctx: click.Context) -> None:
     if code != 200:
         _fail(f"data validate failed: {doc.get('error')}", EXIT_FAILED)
     sla = doc.get("sla") or {}
-    click.echo(f"SLA {sla.get('status')}: {doc.get('message')} (completeness {sla.get('completeness')}, "
-               f"freshness {sla.get('freshness_seconds')} s)")
+    click.echo(
+        f"SLA {sla.get('status')}: {doc.get('message')} (completeness {sla.get('completeness')}, "
+        f"freshness {sla.get('freshness_seconds')} s)"
+    )
     if not doc.get("ok"):
         for v in (sla.get("violations") or [])[-10:]:
             click.echo(f"  {v['symbol']} {v['kind']} at {v['timestamp']}: {v['detail']}")
@@ -320,8 +347,13 @@ def reconcile(ctx: click.Context, accept_broker: bool, approved_by: str | None) 
     """Compare own positions with the broker's; writes expected/actual; exit 1 on mismatch."""
     if accept_broker and not (approved_by or "").strip():
         _fail("error: --accept-broker needs --approved-by NAME", EXIT_USAGE)
-    code, doc = _call_or_exit(_workdir(ctx), "POST", "/api/reconcile",
-                              {"accept_broker": accept_broker, "approved_by": approved_by}, timeout=15)
+    code, doc = _call_or_exit(
+        _workdir(ctx),
+        "POST",
+        "/api/reconcile",
+        {"accept_broker": accept_broker, "approved_by": approved_by},
+        timeout=15,
+    )
     if code != 200:
         _fail(f"reconcile failed: {doc.get('error')}", EXIT_FAILED)
     if doc.get("adopted"):
@@ -352,8 +384,9 @@ def promote(ctx: click.Context, target: str) -> None:
             sla = store.get_value("sla") or {}
             allowed, why = promotion_decision(target, store.kill_switch().active, bool(sla.get("violated")))
             if allowed:
-                store.set_mode(target, exports.utc_now_iso(), os.environ.get("USER", "operator"),
-                               f"promote to {target} (offline)")
+                store.set_mode(
+                    target, exports.utc_now_iso(), os.environ.get("USER", "operator"), f"promote to {target} (offline)"
+                )
         finally:
             store.close()
         if not allowed:

@@ -17,7 +17,8 @@ class Metrics:
         self.broker_connected = Gauge("traderunner_broker_connected", "1 while the broker session is up", registry=r)
         self.manual_intervention = Gauge(
             "traderunner_broker_manual_intervention_required",
-            "1 after all reconnect attempts failed", registry=r,
+            "1 after all reconnect attempts failed",
+            registry=r,
         )
         self.reconnect_attempts = Counter(
             "traderunner_broker_reconnect_attempts", "Broker reconnect attempts", registry=r
@@ -29,8 +30,10 @@ class Metrics:
         )
         self.fills = Counter("traderunner_fills", "Fills applied", registry=r)
         self.order_latency = Histogram(
-            "traderunner_order_latency_seconds", "Send to ack latency",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0), registry=r,
+            "traderunner_order_latency_seconds",
+            "Send to ack latency",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
         )
         self.daily_pnl = Gauge("traderunner_daily_pnl", "Daily P&L (realized + unrealized)", registry=r)
         self.position = Gauge("traderunner_position", "Position per symbol (own fills)", ["symbol"], registry=r)
@@ -38,13 +41,13 @@ class Metrics:
             "traderunner_position_mismatch_symbols", "Symbols whose position differs from the broker's", registry=r
         )
         self.data_sla_ok = Gauge("traderunner_data_sla_ok", "1 while the data SLA holds", registry=r)
-        self.data_violations = Counter(
-            "traderunner_data_violations", "Data quality violations", ["kind"], registry=r
-        )
+        self.data_violations = Counter("traderunner_data_violations", "Data quality violations", ["kind"], registry=r)
         self.bars_processed = Counter("traderunner_bars_processed", "Valid bars processed", registry=r)
         self.loop_duration = Histogram(
-            "traderunner_loop_duration_seconds", "Main loop iteration duration",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=r,
+            "traderunner_loop_duration_seconds",
+            "Main loop iteration duration",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
         )
         self.mode = Gauge("traderunner_mode", "1 for the current mode", ["mode"], registry=r)
         self.last_order_ts = Gauge(

@@ -68,26 +68,49 @@ class OrderManager:
             "limit_price": rec.limit_price,
         }
 
+    def _journal(self, rec: OrderRecord) -> None:
+        when = datetime.fromtimestamp(rec.created_at, UTC)
+        exports.append_order_row(
+            self.workdir,
+            {
+                "ts": when.isoformat(timespec="milliseconds"),
+                "order_id": f"TR-{rec.local_id}",
+                "idempotency_key": rec.idempotency_key,
+                "symbol": rec.symbol,
+                "side": rec.side,
+                "qty": rec.qty,
+                "limit_price": rec.limit_price,
+                "status": "sent",
+            },
+            when,
+        )
+
+    def repair_journal(self) -> int:
+        """Append the CSV rows a crash lost between the store insert and the CSV append.
+
+        The store is the source of truth; the orders CSV is its journal export. Run at start-up,
+        before anything is sent, so every order the store knows is in the journal exactly once.
+        """
+        with self.lock:
+            known = exports.csv_keys(self.workdir)
+            missing = [r for r in self.store.orders() if known[r.idempotency_key] == 0]
+            for rec in missing:
+                self._journal(rec)
+                self.log.warning(
+                    "journal_repaired",
+                    f"Order {rec.idempotency_key} was in the store but not in the orders journal; row restored",
+                    idempotency_key=rec.idempotency_key,
+                )
+            return len(missing)
+
     def place(self, intent: OrderIntent) -> OrderRecord:
         """Persist the order (key first), append its CSV row, then send it."""
         with self.lock:
             now = self.clock()
-            rec = self.store.insert_order(self.key_factory(), intent.symbol, intent.side, intent.qty,
-                                          intent.limit_price, now)
-            exports.append_order_row(
-                self.workdir,
-                {
-                    "ts": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-                    "order_id": f"TR-{rec.local_id}",
-                    "idempotency_key": rec.idempotency_key,
-                    "symbol": rec.symbol,
-                    "side": rec.side,
-                    "qty": rec.qty,
-                    "limit_price": rec.limit_price,
-                    "status": "sent",
-                },
-                datetime.fromtimestamp(now, UTC),
+            rec = self.store.insert_order(
+                self.key_factory(), intent.symbol, intent.side, intent.qty, intent.limit_price, now
             )
+            self._journal(rec)
             self._sent_mono[rec.idempotency_key] = time.monotonic()
             sent = self.sender.send(self._place_msg(rec))
             self.metrics.orders_sent.inc()
@@ -95,8 +118,12 @@ class OrderManager:
             self.log.info(
                 "order_sent",
                 f"Order sent: {rec.side} {rec.qty} {rec.symbol} @ {rec.limit_price} ({intent.reason})",
-                idempotency_key=rec.idempotency_key, symbol=rec.symbol, side=rec.side, qty=rec.qty,
-                limit_price=rec.limit_price, delivered=sent,
+                idempotency_key=rec.idempotency_key,
+                symbol=rec.symbol,
+                side=rec.side,
+                qty=rec.qty,
+                limit_price=rec.limit_price,
+                delivered=sent,
             )
             return rec
 
@@ -108,8 +135,10 @@ class OrderManager:
                 self._sent_mono.setdefault(rec.idempotency_key, time.monotonic())
                 ok = self.sender.send(self._place_msg(rec))
                 self.log.info(
-                    "order_resent", f"Order re-sent with its original key {rec.idempotency_key}",
-                    idempotency_key=rec.idempotency_key, delivered=ok,
+                    "order_resent",
+                    f"Order re-sent with its original key {rec.idempotency_key}",
+                    idempotency_key=rec.idempotency_key,
+                    delivered=ok,
                 )
             return len(pending)
 
@@ -145,8 +174,12 @@ class OrderManager:
                 rec = self.store.order(str(key)) if key else self.store.order_by_broker_id(str(msg.get("order_id")))
                 if rec is not None:
                     self.store.mark_cancelled(rec.idempotency_key)
-                    self.log.info("order_cancelled", f"Order {rec.idempotency_key} cancelled by the broker",
-                                  idempotency_key=rec.idempotency_key, order_id=msg.get("order_id"))
+                    self.log.info(
+                        "order_cancelled",
+                        f"Order {rec.idempotency_key} cancelled by the broker",
+                        idempotency_key=rec.idempotency_key,
+                        order_id=msg.get("order_id"),
+                    )
             elif kind == "error":
                 self.log.warning("broker_error", f"Broker error: {msg.get('code')}: {msg.get('detail')}")
 
@@ -173,8 +206,11 @@ class OrderManager:
         rec = self.store.mark_rejected(str(key), reason)
         self.metrics.order_rejects.labels(reason=reason).inc()
         self.log.warning(
-            "order_rejected", f"Order {key} rejected by the broker: {reason} {msg.get('detail') or ''}".strip(),
-            idempotency_key=key, reason=reason, symbol=rec.symbol if rec else None,
+            "order_rejected",
+            f"Order {key} rejected by the broker: {reason} {msg.get('detail') or ''}".strip(),
+            idempotency_key=key,
+            reason=reason,
+            symbol=rec.symbol if rec else None,
         )
 
     def _on_fill(self, msg: dict[str, Any]) -> None:
@@ -187,14 +223,21 @@ class OrderManager:
         cum = msg.get("cum_qty")
         cum_qty = int(cum) if isinstance(cum, int | float) else rec.filled_qty + qty
         result = self.store.apply_fill(
-            key, str(msg.get("fill_id") or f"{key}-{cum_qty}"), str(msg.get("order_id")), cum_qty,
-            float(msg.get("price") or rec.limit_price), self.clock(),
+            key,
+            str(msg.get("fill_id") or f"{key}-{cum_qty}"),
+            str(msg.get("order_id")),
+            cum_qty,
+            float(msg.get("price") or rec.limit_price),
+            self.clock(),
         )
         if result.applied_qty:
             self.metrics.fills.inc()
             self.log.info(
-                "fill", f"Fill {rec.side} {result.applied_qty} {rec.symbol} @ {msg.get('price')}",
-                idempotency_key=key, qty=result.applied_qty, cum_qty=cum_qty,
+                "fill",
+                f"Fill {rec.side} {result.applied_qty} {rec.symbol} @ {msg.get('price')}",
+                idempotency_key=key,
+                qty=result.applied_qty,
+                cum_qty=cum_qty,
             )
 
     def sync(self, broker_orders: list[dict[str, Any]]) -> dict[str, int]:
@@ -213,13 +256,16 @@ class OrderManager:
                     stats["acked"] += 1
                 filled = int(bo.get("filled_qty") or 0)
                 if filled > rec.filled_qty:
-                    result = self.store.apply_fill(key, f"sync-{order_id}-{filled}", order_id, filled,
-                                                   rec.limit_price, self.clock())
+                    result = self.store.apply_fill(
+                        key, f"sync-{order_id}-{filled}", order_id, filled, rec.limit_price, self.clock()
+                    )
                     stats["filled_units"] += result.applied_qty
                     if result.applied_qty:
                         self.metrics.fills.inc()
                 if str(bo.get("status")) in ("cancelled", "rejected") and rec.status not in (
-                    "filled", "cancelled", "rejected"
+                    "filled",
+                    "cancelled",
+                    "rejected",
                 ):
                     if str(bo.get("status")) == "cancelled":
                         self.store.mark_cancelled(key)

@@ -89,8 +89,12 @@ def bar_problems(symbol: str, bar: Bar) -> list[Violation]:
         out.append(Violation(symbol, "ohlc", bar.timestamp, f"high {bar.high} < low {bar.low}"))
     elif not (bar.low <= bar.open <= bar.high and bar.low <= bar.close <= bar.high):
         out.append(
-            Violation(symbol, "ohlc", bar.timestamp,
-                      f"open {bar.open}/close {bar.close} outside [low {bar.low}, high {bar.high}]")
+            Violation(
+                symbol,
+                "ohlc",
+                bar.timestamp,
+                f"open {bar.open}/close {bar.close} outside [low {bar.low}, high {bar.high}]",
+            )
         )
     return out
 
@@ -109,8 +113,12 @@ def sequence_problems(symbol: str, timestamps: Iterable[int], previous: int | No
             elif step > BAR_SECONDS:
                 missing = step // BAR_SECONDS - 1 if step % BAR_SECONDS == 0 else step // BAR_SECONDS
                 out.append(
-                    Violation(symbol, "gap", ts,
-                              f"{max(missing, 1)} bar(s) missing between {bar_time(prev)} and {bar_time(ts)}")
+                    Violation(
+                        symbol,
+                        "gap",
+                        ts,
+                        f"{max(missing, 1)} bar(s) missing between {bar_time(prev)} and {bar_time(ts)}",
+                    )
                 )
             elif step != BAR_SECONDS:
                 out.append(Violation(symbol, "gap", ts, f"{step} s step breaks the {BAR_SECONDS} s cadence"))
@@ -220,7 +228,7 @@ class FeedQuality:
         good, found = self._check(symbol, raw_bars, previous)
         known = feed.timestamps
         new: list[Bar] = []
-        merged = False
+        merged = unsorted = False
         for bar in good:
             if bar.timestamp in known:
                 continue
@@ -228,13 +236,15 @@ class FeedQuality:
             merged = True
             if last is None or bar.timestamp > last:
                 new.append(bar)
+            unsorted = unsorted or bool(feed.bars and feed.bars[-1].timestamp > bar.timestamp)
             feed.bars.append(bar)
         if merged:
-            if any(a.timestamp > b.timestamp for a, b in zip(feed.bars[-len(good) - 1:], feed.bars[-len(good):])):
+            if unsorted:
                 feed.bars.sort(key=lambda b: b.timestamp)
             if len(feed.bars) > MAX_SERIES:
+                for dropped in feed.bars[:-MAX_SERIES]:
+                    feed.timestamps.discard(dropped.timestamp)
                 del feed.bars[:-MAX_SERIES]
-                feed.timestamps = {b.timestamp for b in feed.bars}
         if new:
             feed.last_new_at = self._clock()
             feed.polls_without_new = 0
@@ -255,9 +265,12 @@ class FeedQuality:
                 if feed.stale_reported_for != last:
                     feed.stale_reported_for = last
                     found.append(
-                        Violation(symbol, "stale", last,
-                                  f"no new bar for {age:.1f} s ({feed.polls_without_new} polls); "
-                                  f"last bar {bar_time(last)}")
+                        Violation(
+                            symbol,
+                            "stale",
+                            last,
+                            f"no new bar for {age:.1f} s ({feed.polls_without_new} polls); last bar {bar_time(last)}",
+                        )
                     )
             elif feed.polls_without_new == 0:
                 feed.stale_reported_for = -1

@@ -65,8 +65,9 @@ def lifetime_pnl(positions: dict[str, Position], marks: dict[str, float]) -> tup
     return realized, unrealized
 
 
-def daily_pnl(store: Store, positions: dict[str, Position] | None = None,
-              marks: dict[str, float] | None = None) -> DailyPnL:
+def daily_pnl(
+    store: Store, positions: dict[str, Position] | None = None, marks: dict[str, float] | None = None
+) -> DailyPnL:
     """Today's (UTC) P&L; the first call on a new date records that date's baseline."""
     positions = store.positions() if positions is None else positions
     marks = store.marks() if marks is None else marks
@@ -113,8 +114,11 @@ def check_order(
     """Pre-trade check of one order; ``exposure`` = position + orders in flight for that symbol."""
     reducing = is_risk_reducing(exposure, side, qty)
     if kill_active and not (reducing and config.allow_risk_reducing_when_killed):
-        return RiskDecision(False, "kill_switch", "kill_switch active: no new orders"
-                            + ("" if reducing else " (only risk-reducing ones when allowed)"))
+        return RiskDecision(
+            False,
+            "kill_switch",
+            "kill_switch active: no new orders" + ("" if reducing else " (only risk-reducing ones when allowed)"),
+        )
     signed = qty if side == "buy" else -qty
     if not reducing and abs(exposure + signed) > config.max_position:
         return RiskDecision(
@@ -122,7 +126,8 @@ def check_order(
         )
     if orders_last_minute >= config.max_orders_per_minute:
         return RiskDecision(
-            False, "rate_limit",
+            False,
+            "rate_limit",
             f"{orders_last_minute} orders in the last minute, max_orders_per_minute is {config.max_orders_per_minute}",
         )
     return RiskDecision(True)
@@ -164,7 +169,10 @@ class KillSwitch:
         self.metrics.kill_switch_trips.inc()
         cancelled = self._cancel_working()
         self.log.critical(
-            "kill_switch", f"Kill switch activated: {reason}", reason=reason, activated_by=by,
+            "kill_switch",
+            f"Kill switch activated: {reason}",
+            reason=reason,
+            activated_by=by,
             cancelled_orders=cancelled,
         )
         self._export()
@@ -177,9 +185,8 @@ class KillSwitch:
             return False
         level = trigger_level(self.config, state, pnl.date)
         if pnl.total <= level:
-            reason = (
-                f"daily P&L {pnl.total:.2f} breached max_daily_loss {self.config.max_daily_loss:.2f}"
-                + (f" (re-armed level {level:.2f})" if level != -self.config.max_daily_loss else "")
+            reason = f"daily P&L {pnl.total:.2f} breached max_daily_loss {self.config.max_daily_loss:.2f}" + (
+                f" (re-armed level {level:.2f})" if level != -self.config.max_daily_loss else ""
             )
             return self.trip(reason, "risk")
         return False
@@ -196,11 +203,15 @@ class KillSwitch:
         self.metrics.kill_switch_active.set(0)
         extra = (
             f"; daily P&L {pnl.total:.2f} is still beyond the limit, trigger re-armed at {floor:.2f} for {pnl.date}"
-            if floor is not None else ""
+            if floor is not None
+            else ""
         )
         self.log.warning(
-            "kill_switch_reset", f"Kill switch reset approved by {approved_by}: {reason}{extra}",
-            approved_by=approved_by, reason=reason, rearmed_level=floor,
+            "kill_switch_reset",
+            f"Kill switch reset approved by {approved_by}: {reason}{extra}",
+            approved_by=approved_by,
+            reason=reason,
+            rearmed_level=floor,
         )
         self._export()
         return floor

@@ -124,9 +124,17 @@ def parse_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> S
     if mode not in ("lab", "paper"):
         raise SettingsError(f"TR_MODE={mode!r} is invalid: expected lab or paper")
     return Settings(
-        workdir=workdir, host=host, http_port=http_port, broker_host=b_host, broker_port=int(b_port),
-        marketdata_url=md_url, poll_interval=poll_ms / 1000.0, heartbeat_timeout=hb,
-        reconnect_attempts=attempts, reconnect_backoff=backoff, mode=mode,
+        workdir=workdir,
+        host=host,
+        http_port=http_port,
+        broker_host=b_host,
+        broker_port=int(b_port),
+        marketdata_url=md_url,
+        poll_interval=poll_ms / 1000.0,
+        heartbeat_timeout=hb,
+        reconnect_attempts=attempts,
+        reconnect_backoff=backoff,
+        mode=mode,
     )
 
 
@@ -161,14 +169,21 @@ class Engine:
         self.md = MarketDataClient(settings.marketdata_url)
         self.strategy = Strategy(configs.strategy)
         self.connector = BrokerConnector(
-            settings.broker_host, settings.broker_port, client_id=f"traderunner-{os.getpid()}", log=log,
-            metrics=self.metrics, on_message=self._on_broker_message, on_connected=self._on_connected,
-            heartbeat_timeout=settings.heartbeat_timeout, attempts=settings.reconnect_attempts,
+            settings.broker_host,
+            settings.broker_port,
+            client_id=f"traderunner-{os.getpid()}",
+            log=log,
+            metrics=self.metrics,
+            on_message=self._on_broker_message,
+            on_connected=self._on_connected,
+            heartbeat_timeout=settings.heartbeat_timeout,
+            attempts=settings.reconnect_attempts,
             backoff=settings.reconnect_backoff,
         )
         self.orders = OrderManager(store, self.connector, log, self.metrics, self.workdir)
-        self.kill = KillSwitch(store, configs.risk, log, self.metrics, self._export_kill_switch,
-                               self.orders.cancel_working)
+        self.kill = KillSwitch(
+            store, configs.risk, log, self.metrics, self._export_kill_switch, self.orders.cancel_working
+        )
         self.symbols: list[str] | None = None
         self.quality: FeedQuality | None = None
         self.md_ok = False
@@ -196,8 +211,10 @@ class Engine:
             self.store.set_mode(self.settings.mode, exports.utc_now_iso(), "TR_MODE", "set at start")
             self.metrics.set_mode(self.settings.mode)
             self._export_kill_switch()
-        self.http = ServiceHTTP(SERVICE, self.settings.host, self.settings.http_port, self.metrics.registry,
-                                self.health)
+        self.orders.repair_journal()
+        self.http = ServiceHTTP(
+            SERVICE, self.settings.host, self.settings.http_port, self.metrics.registry, self.health
+        )
         for method, path, handler in (
             ("GET", "/api/status", self._api_status),
             ("POST", "/api/kill-switch/trip", self._api_trip),
@@ -217,8 +234,13 @@ class Engine:
         exports.write_json_atomic(
             self.workdir / exports.RUNTIME, {"pid": os.getpid(), "http_url": url, "started_at": self.started_at}
         )
-        self.log.info("service_started", f"traderunner started in {self.settings.mode} mode, API on {url}",
-                      http_url=url, mode=self.settings.mode, workdir=str(self.workdir))
+        self.log.info(
+            "service_started",
+            f"traderunner started in {self.settings.mode} mode, API on {url}",
+            http_url=url,
+            mode=self.settings.mode,
+            workdir=str(self.workdir),
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -264,8 +286,9 @@ class Engine:
                     self.orders.cancel_working()
             self.reconcile(manual=False, confirm=True)
             self.synced = True
-            self.log.info("broker_synced", f"Broker session synced ({resent} unacknowledged order(s) re-sent)",
-                          resent=resent)
+            self.log.info(
+                "broker_synced", f"Broker session synced ({resent} unacknowledged order(s) re-sent)", resent=resent
+            )
         except BrokerUnavailable as exc:
             self.log.error("broker_sync_failed", f"Sync after connect failed: {exc}")
 
@@ -277,8 +300,9 @@ class Engine:
             try:
                 self.step()
             except Exception as exc:  # the loop must outlive one bad iteration; it is logged, not hidden
-                self.log.error("loop_error", f"Main loop iteration failed: {type(exc).__name__}: {exc}",
-                               error=repr(exc))
+                self.log.error(
+                    "loop_error", f"Main loop iteration failed: {type(exc).__name__}: {exc}", error=repr(exc)
+                )
             self.metrics.loop_duration.observe(time.monotonic() - started)
             next_t += self.settings.poll_interval
             delay = next_t - time.monotonic()
@@ -352,8 +376,12 @@ class Engine:
                 continue  # metrics count every one; the log says it at most every 2 s per symbol and kind
             self._sla_log_at[key] = now
             self.log.error(
-                "sla_violation", f"SLA violation: {v.kind} on {v.symbol} at {bar_time(v.timestamp)}: {v.detail}",
-                symbol=v.symbol, kind=v.kind, timestamp=v.timestamp, detail=v.detail,
+                "sla_violation",
+                f"SLA violation: {v.kind} on {v.symbol} at {bar_time(v.timestamp)}: {v.detail}",
+                symbol=v.symbol,
+                kind=v.kind,
+                timestamp=v.timestamp,
+                detail=v.detail,
             )
 
     def _ingest(self, raws: dict[str, list[Any] | None]) -> list[str]:
@@ -416,12 +444,16 @@ class Engine:
         for symbol in symbols:
             in_flight = [o for o in open_orders if o.symbol == symbol]
             pos = positions[symbol].qty if symbol in positions else 0
-            intent = self.strategy.decide(symbol, self.quality.closes(symbol, self.configs.strategy.slow),
-                                          pos, len(in_flight))
+            intent = self.strategy.decide(
+                symbol, self.quality.closes(symbol, self.configs.strategy.slow), pos, len(in_flight)
+            )
             if intent is None:
                 continue
             decision = check_order(
-                risk, kill_active=killed, side=intent.side, qty=intent.qty,
+                risk,
+                kill_active=killed,
+                side=intent.side,
+                qty=intent.qty,
                 exposure=pos + sum(o.signed_leaves for o in in_flight),
                 orders_last_minute=self.store.count_orders_since(time.time() - 60.0),
             )
@@ -432,7 +464,10 @@ class Engine:
                     self.log.warning(
                         "order_blocked",
                         f"Order blocked ({decision.reason}): {intent.side} {intent.qty} {symbol}: {decision.detail}",
-                        reason=decision.reason, symbol=symbol, side=intent.side, qty=intent.qty,
+                        reason=decision.reason,
+                        symbol=symbol,
+                        side=intent.side,
+                        qty=intent.qty,
                     )
                 continue
             self._blocked_logged.pop(symbol, None)
@@ -508,8 +543,7 @@ class Engine:
                         text = ", ".join(f"{s} expected {d['expected']} actual {d['actual']}" for s, d in diff.items())
                         self.log.error("reconcile", f"Reconciliation mismatch: {text}", diff=diff)
                     else:
-                        self.log.info("reconcile", "Reconciliation ok: positions match the broker",
-                                      positions=expected)
+                        self.log.info("reconcile", "Reconciliation ok: positions match the broker", positions=expected)
         return {"ok": not diff, "expected": expected, "actual": actual, "diff": diff, "in_flight": in_flight}
 
     def fetch_history(self) -> dict[str, Any]:
@@ -525,9 +559,12 @@ class Engine:
             self._persist_sla()
             self._export_sla()
             clean = self.quality.fetch_clean
-        self.log.info("data_fetch", f"Data fetch: {sum(len(h) for h in histories.values())} bars for "
-                      f"{len(histories)} symbol(s), {'clean' if clean else f'{len(found)} violation(s)'}",
-                      clean=clean)
+        self.log.info(
+            "data_fetch",
+            f"Data fetch: {sum(len(h) for h in histories.values())} bars for "
+            f"{len(histories)} symbol(s), {'clean' if clean else f'{len(found)} violation(s)'}",
+            clean=clean,
+        )
         return {
             "bars": {s: len(h) for s, h in histories.items()},
             "clean": clean,
@@ -547,8 +584,11 @@ class Engine:
 
     def promote(self, target: str, actor: str) -> tuple[bool, str]:
         with self.lock:
-            violated = self.quality.violated if self.quality is not None else bool(
-                (self.store.get_value("sla") or {}).get("violated"))
+            violated = (
+                self.quality.violated
+                if self.quality is not None
+                else bool((self.store.get_value("sla") or {}).get("violated"))
+            )
             allowed, why = promotion_decision(target, self.kill.active, violated)
             if not allowed:
                 self.log.warning("promotion_blocked", f"Promotion blocked: to {target}: {why}", target=target)
@@ -590,15 +630,19 @@ class Engine:
         return HealthReport(
             live=loop_alive,
             checks={
-                "broker": Check(self.connector.connected, self.connector.state
-                                + (f": {self.connector.last_error}" if not self.connector.connected else "")),
+                "broker": Check(
+                    self.connector.connected,
+                    self.connector.state + (f": {self.connector.last_error}" if not self.connector.connected else ""),
+                ),
                 "marketdata": Check(self.md_ok, self.md_detail),
                 "store": store_check,
-                "kill_switch": Check(ks is not None and not ks.active,
-                                     "inactive" if ks is not None and not ks.active
-                                     else f"active: {ks.reason if ks else 'unknown'}"),
-                "data_sla": Check(not violated, "ok" if not violated else (
-                    "violated" if self.quality is not None else "no data yet")),
+                "kill_switch": Check(
+                    ks is not None and not ks.active,
+                    "inactive" if ks is not None and not ks.active else f"active: {ks.reason if ks else 'unknown'}",
+                ),
+                "data_sla": Check(
+                    not violated, "ok" if not violated else ("violated" if self.quality is not None else "no data yet")
+                ),
             },
         )
 
@@ -622,14 +666,20 @@ class Engine:
         reason = str(body.get("reason") or "")
         with self.lock:
             if not self.kill.active:
-                return Response.json({"reset": False, "message": "the kill switch is not active",
-                                      "kill_switch": kill_switch_doc(self.kill.state())})
+                return Response.json(
+                    {
+                        "reset": False,
+                        "message": "the kill switch is not active",
+                        "kill_switch": kill_switch_doc(self.kill.state()),
+                    }
+                )
             try:
                 floor = self.kill.reset(approved_by, reason, daily_pnl(self.store, None, self._marks_cache))
             except ApprovalError as exc:
                 raise HTTPError(400, str(exc), "approved_by" if not approved_by.strip() else "reason") from exc
-            return Response.json({"reset": True, "rearmed_level": floor,
-                                  "kill_switch": kill_switch_doc(self.kill.state())})
+            return Response.json(
+                {"reset": True, "rearmed_level": floor, "kill_switch": kill_switch_doc(self.kill.state())}
+            )
 
     def _api_reconnect(self, req: Request) -> Response:
         wait = float(req.json().get("wait", 10.0))
@@ -643,8 +693,13 @@ class Engine:
             if self.connector.state == "manual_intervention":
                 break
             time.sleep(0.05)
-        return Response.json({"connected": self.connector.connected and self.synced,
-                              "broker": self.connector.status(), "reconcile": self.reconcile_state})
+        return Response.json(
+            {
+                "connected": self.connector.connected and self.synced,
+                "broker": self.connector.status(),
+                "reconcile": self.reconcile_state,
+            }
+        )
 
     def _api_fetch(self, _: Request) -> Response:
         if self.quality is None:
@@ -669,10 +724,18 @@ class Engine:
             result = self.reconcile(manual=True)
             if accept and not result["ok"]:
                 with self.lock:
-                    self.store.adopt_positions(result["actual"], dict(self._marks_cache), approved_by,
-                                               exports.utc_now_iso(), {"diff": result["diff"]})
-                    self.log.warning("reconcile_accept_broker",
-                                     f"Broker positions adopted, approved by {approved_by}", diff=result["diff"])
+                    self.store.adopt_positions(
+                        result["actual"],
+                        dict(self._marks_cache),
+                        approved_by,
+                        exports.utc_now_iso(),
+                        {"diff": result["diff"]},
+                    )
+                    self.log.warning(
+                        "reconcile_accept_broker",
+                        f"Broker positions adopted, approved by {approved_by}",
+                        diff=result["diff"],
+                    )
                 result = self.reconcile(manual=True) | {"adopted": True}
         except BrokerUnavailable as exc:
             raise HTTPError(409, f"cannot reconcile: {exc}") from exc
@@ -682,8 +745,7 @@ class Engine:
         body = req.json()
         target = str(body.get("to") or "")
         allowed, why = self.promote(target, str(body.get("by") or "operator"))
-        return Response.json({"allowed": allowed, "mode": self.store.mode(), "message": why},
-                             200 if allowed else 409)
+        return Response.json({"allowed": allowed, "mode": self.store.mode(), "message": why}, 200 if allowed else 409)
 
 
 def _other_instance(workdir: Path) -> str | None:
@@ -726,8 +788,11 @@ def run_service(settings: Settings, stderr: Any) -> int:
     try:
         engine.start()
     except OSError as exc:
-        print(f"traderunner: cannot listen on {settings.host}:{settings.http_port} ({exc}); "
-              "choose another --http-port / TR_HTTP_PORT", file=stderr)
+        print(
+            f"traderunner: cannot listen on {settings.host}:{settings.http_port} ({exc}); "
+            "choose another --http-port / TR_HTTP_PORT",
+            file=stderr,
+        )
         store.close()
         return 1
     stop = threading.Event()

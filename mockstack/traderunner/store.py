@@ -273,8 +273,13 @@ class Store:
     def kill_switch(self) -> KillSwitchState:
         r = self._query("SELECT * FROM kill_switch WHERE id = 1")[0]
         return KillSwitchState(
-            bool(r["active"]), r["reason"], r["activated_at"], r["activated_by"], int(r["trips"]),
-            r["loss_floor"], r["loss_floor_date"],
+            bool(r["active"]),
+            r["reason"],
+            r["activated_at"],
+            r["activated_by"],
+            int(r["trips"]),
+            r["loss_floor"],
+            r["loss_floor_date"],
         )
 
     def trip_kill_switch(self, reason: str, by: str, ts: str) -> bool:
@@ -304,9 +309,19 @@ class Store:
     @staticmethod
     def _order(r: sqlite3.Row) -> OrderRecord:
         return OrderRecord(
-            r["local_id"], r["idempotency_key"], r["symbol"], r["side"], int(r["qty"]), float(r["limit_price"]),
-            r["status"], r["broker_order_id"], int(r["filled_qty"]), r["reject_reason"], float(r["created_at"]),
-            r["sent_at"], r["acked_at"],
+            r["local_id"],
+            r["idempotency_key"],
+            r["symbol"],
+            r["side"],
+            int(r["qty"]),
+            float(r["limit_price"]),
+            r["status"],
+            r["broker_order_id"],
+            int(r["filled_qty"]),
+            r["reject_reason"],
+            float(r["created_at"]),
+            r["sent_at"],
+            r["acked_at"],
         )
 
     def insert_order(self, key: str, symbol: str, side: str, qty: int, limit_price: float, now: float) -> OrderRecord:
@@ -431,8 +446,11 @@ class Store:
             for symbol in sorted(set(current) | set(target)):
                 qty = int(target.get(symbol, 0))
                 row = current.get(symbol)
-                old = Position(symbol, int(row["qty"]), float(row["avg_price"]), float(row["realized"])) if row \
+                old = (
+                    Position(symbol, int(row["qty"]), float(row["avg_price"]), float(row["realized"]))
+                    if row
                     else Position(symbol, 0, 0.0, 0.0)
+                )
                 delta = qty - old.qty
                 if delta == 0:
                     continue

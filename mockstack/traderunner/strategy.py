@@ -63,7 +63,9 @@ class Strategy:
         if diff == 0:
             return None
         side = "buy" if diff > 0 else "sell"
-        reason = "base position" if abs(position) < self.config.base_qty else (
-            "fast SMA above slow" if diff > 0 else "fast SMA at/below slow"
+        reason = (
+            "base position"
+            if abs(position) < self.config.base_qty
+            else ("fast SMA above slow" if diff > 0 else "fast SMA at/below slow")
         )
         return OrderIntent(symbol, side, abs(diff), round(closes[-1], 4), reason)

@@ -52,21 +52,48 @@ class Stack:
 
     # --- processes ---
     def broker_argv(self) -> list[str]:
-        return ["python", "-m", "mockstack.broker", "--order-port", str(self.broker_order_port), "--http-port",
-                self.broker_http.rsplit(":", 1)[1], "--state-db", str(self.tmp / "broker.sqlite3")]
+        return [
+            "python",
+            "-m",
+            "mockstack.broker",
+            "--order-port",
+            str(self.broker_order_port),
+            "--http-port",
+            self.broker_http.rsplit(":", 1)[1],
+            "--state-db",
+            str(self.tmp / "broker.sqlite3"),
+        ]
 
     def start_broker(self) -> None:
-        self.broker = start_service("broker", self.broker_argv(), self.tmp / "logs",
-                                    health_url=f"{self.broker_http}/health")
+        self.broker = start_service(
+            "broker", self.broker_argv(), self.tmp / "logs", health_url=f"{self.broker_http}/health"
+        )
 
     def start_traderunner(self, *extra: str, healthy: bool = True) -> ServiceProcess:
         self.tr_port = free_port()
-        argv = ["python", "-m", "mockstack.traderunner", "run", "--workdir", str(self.workdir),
-                "--http-port", str(self.tr_port), "--broker", f"127.0.0.1:{self.broker_order_port}",
-                "--marketdata", self.md_url, *extra]
-        self.tr = start_service("traderunner", argv, self.tmp / "logs", cwd=self.workdir,
-                                env={"TR_MODE": "lab"},
-                                health_url=f"http://127.0.0.1:{self.tr_port}/health" if healthy else None)
+        argv = [
+            "python",
+            "-m",
+            "mockstack.traderunner",
+            "run",
+            "--workdir",
+            str(self.workdir),
+            "--http-port",
+            str(self.tr_port),
+            "--broker",
+            f"127.0.0.1:{self.broker_order_port}",
+            "--marketdata",
+            self.md_url,
+            *extra,
+        ]
+        self.tr = start_service(
+            "traderunner",
+            argv,
+            self.tmp / "logs",
+            cwd=self.workdir,
+            env={"TR_MODE": "lab"},
+            health_url=f"http://127.0.0.1:{self.tr_port}/health" if healthy else None,
+        )
         if not healthy:
             wait_until(lambda: self.api("GET", "/api/status")[0] == 200, 15, "traderunner API")
         return self.tr
@@ -81,7 +108,9 @@ class Stack:
     def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "mockstack.traderunner", "--workdir", str(self.workdir), *args],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def log_events(self, event: str | None = None) -> list[dict[str, Any]]:
@@ -138,11 +167,22 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     logs = tmp_path / "logs"
     md_port = free_port()
-    md = start_service("marketdata", ["python", "-m", "mockstack.marketdata", "--http-port", str(md_port)], logs,
-                       health_url=f"http://127.0.0.1:{md_port}/health")
+    md = start_service(
+        "marketdata",
+        ["python", "-m", "mockstack.marketdata", "--http-port", str(md_port)],
+        logs,
+        health_url=f"http://127.0.0.1:{md_port}/health",
+    )
     order_port, broker_http_port = free_port(), free_port()
-    s = Stack(tmp=tmp_path, workdir=tmp_path / "tr", md=md, md_url=f"http://127.0.0.1:{md_port}", broker=md,
-              broker_order_port=order_port, broker_http=f"http://127.0.0.1:{broker_http_port}")
+    s = Stack(
+        tmp=tmp_path,
+        workdir=tmp_path / "tr",
+        md=md,
+        md_url=f"http://127.0.0.1:{md_port}",
+        broker=md,
+        broker_order_port=order_port,
+        broker_http=f"http://127.0.0.1:{broker_http_port}",
+    )
     s.workdir.mkdir()
     try:
         s.start_broker()
@@ -263,8 +303,13 @@ def test_sla_violation_blocks_promotion_until_fetch_and_validate(stack: Stack) -
     event = wait_until(lambda: stack.log_events("sla_violation"), 5, "an SLA violation")[0]
     assert "SLA violation" in event["msg"] and "nan" in event["msg"]
     sla = wait_until(
-        lambda: (d := json.loads((stack.workdir / "artifacts/quality/latest_sla.json").read_text()))["status"]
-        == "violated" and d, 5, "latest_sla.json violated")
+        lambda: (
+            (d := json.loads((stack.workdir / "artifacts/quality/latest_sla.json").read_text()))["status"] == "violated"
+            and d
+        ),
+        5,
+        "latest_sla.json violated",
+    )
     assert any(v["kind"] == "nan" for v in sla["violations"])
     sent = stack.metric("traderunner_orders_sent_total")
     blocked = stack.cli("promote", "--to", "paper")
@@ -309,7 +354,7 @@ def test_kill_9_mid_trading_loses_no_acked_order_and_creates_no_duplicate_fill(s
     # a tighter strategy trades on most bars, so the kills land while orders are in flight
     configs = stack.workdir / "configs"
     configs.mkdir()
-    (configs / "strategy.yml").write_text("symbols: 8\nbase_qty: 10\nfast: 2\nslow: 3\n")
+    (configs / "strategy.yml").write_text("symbols: 8\nbase_qty: 10\nfast: 2\nslow: 20\n")
     (configs / "risk.yml").write_text("max_daily_loss: 100000\nmax_position: 50\nmax_orders_per_minute: 1000\n")
     stack.start_traderunner()
     stack.wait_positions_open()
@@ -323,6 +368,7 @@ def test_kill_9_mid_trading_loses_no_acked_order_and_creates_no_duplicate_fill(s
     # the hard case: orders written to the socket but never acknowledged when the process dies
     os.kill(stack.broker.popen.pid, signal.SIGSTOP)
     try:
+
         def unacked() -> int:
             store = Store.open_in(stack.workdir)
             try:

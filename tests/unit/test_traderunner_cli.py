@@ -37,7 +37,7 @@ def test_status_falls_back_to_sqlite_when_the_service_is_down(workdir: Path) -> 
     code, out = invoke(workdir, "status")
     assert code == 0 and "NOT RUNNING" in out and "ABC 10" in out
     code, out = invoke(workdir, "status", "--json")
-    doc = json.loads(out[out.index("{"):])
+    doc = json.loads(out[out.index("{") :])
     assert code == 0 and doc["positions"] == {"ABC": 10} and doc["kill_switch"]["active"] is False
 
 
@@ -95,8 +95,14 @@ def test_usage_errors_exit_2_and_empty_approval_is_refused(workdir: Path) -> Non
 
 
 def test_service_commands_exit_4_when_the_service_is_down(workdir: Path) -> None:
-    for args in (["health-check"], ["broker", "reconnect"], ["data", "fetch"], ["data", "validate"],
-                 ["reconcile"], ["reset-kill-switch", "--approved-by", "a", "--reason", "b"]):
+    for args in (
+        ["health-check"],
+        ["broker", "reconnect"],
+        ["data", "fetch"],
+        ["data", "validate"],
+        ["reconcile"],
+        ["reset-kill-switch", "--approved-by", "a", "--reason", "b"],
+    ):
         code, out = invoke(workdir, *args)
         assert code == 4, (args, out)
 
@@ -134,8 +140,10 @@ def test_run_refuses_malformed_config_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_settings_flags_win_over_environment(tmp_path: Path) -> None:
-    s = parse_settings({"http_port": "8000", "workdir": str(tmp_path)},
-                       {"TR_HTTP_PORT": "9000", "TR_POLL_INTERVAL_MS": "100", "TR_MODE": "paper"})
+    s = parse_settings(
+        {"http_port": "8000", "workdir": str(tmp_path)},
+        {"TR_HTTP_PORT": "9000", "TR_POLL_INTERVAL_MS": "100", "TR_MODE": "paper"},
+    )
     assert (s.http_port, s.poll_interval, s.mode, s.workdir) == (8000, 0.1, "paper", tmp_path)
     with pytest.raises(SettingsError, match="TR_RECONNECT_ATTEMPTS='0'"):
         parse_settings({}, {"TR_RECONNECT_ATTEMPTS": "0"})

@@ -12,8 +12,14 @@ T0 = 1_767_623_400
 
 
 def bar(i: int, close: float = 100.0, **over: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {"timestamp": T0 + i * BAR_SECONDS, "open": close, "high": close + 1, "low": close - 1,
-                         "close": close, "volume": 1000}
+    b: dict[str, Any] = {
+        "timestamp": T0 + i * BAR_SECONDS,
+        "open": close,
+        "high": close + 1,
+        "low": close - 1,
+        "close": close,
+        "volume": 1000,
+    }
     b.update(over)
     return b
 

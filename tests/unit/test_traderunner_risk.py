@@ -90,8 +90,14 @@ def test_kill_switch_blocks_everything_unless_risk_reducing_is_allowed() -> None
 
 @pytest.mark.parametrize(
     ("position", "side", "qty", "expected"),
-    [(10, "sell", 4, True), (10, "sell", 10, True), (10, "sell", 11, False), (10, "buy", 1, False),
-     (-5, "buy", 5, True), (0, "sell", 1, False)],
+    [
+        (10, "sell", 4, True),
+        (10, "sell", 10, True),
+        (10, "sell", 11, False),
+        (10, "buy", 1, False),
+        (-5, "buy", 5, True),
+        (0, "sell", 1, False),
+    ],
 )
 def test_is_risk_reducing(position: int, side: str, qty: int, expected: bool) -> None:
     assert is_risk_reducing(position, side, qty) is expected
@@ -163,7 +169,8 @@ def test_manual_trip_and_approved_reset_are_audited(tmp_path: Path, store: Store
     assert not store.kill_switch().active
     audit = store.audit_entries()
     assert [(a.action, a.actor, a.reason) for a in audit] == [
-        ("kill_switch_trip", "carol", "manual: drill"), ("kill_switch_reset", "dave", "drill over"),
+        ("kill_switch_trip", "carol", "manual: drill"),
+        ("kill_switch_reset", "dave", "drill over"),
     ]
     reset = [e for e in h.events() if e["event"] == "kill_switch_reset"]
     assert "Kill switch reset" in str(reset[0]["msg"]) and "dave" in str(reset[0]["msg"])
