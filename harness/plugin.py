@@ -17,6 +17,8 @@ The plugin records each scenario's steps, faults, timeline and measurements in
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,7 +63,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # A SIGTERM (CI cancelling the job, `kill`) unwinds like Ctrl-C, so every fault's rollback runs.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     for tag in QUARTER_TAGS:
         config.addinivalue_line("markers", f"{tag}: quarterly drill {tag.upper()} of the runbook")
     for tag in SEVERITY_TAGS:
@@ -162,6 +171,9 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
 
 def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any) -> None:
     request.node.stash[_STEP_START] = time.monotonic()
+    drill = request.node.stash.get(_DRILL, None)
+    if drill is not None and drill.ctx.safety is not None:
+        drill.ctx.safety.check_halt(drill.backend.run_dir)  # `drill halt` stops a drill between steps
 
 
 def _step_record(request: pytest.FixtureRequest, step: Any, status: str, error: str | None = None) -> None:
