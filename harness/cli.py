@@ -286,10 +286,10 @@ def _print_status(b: Any) -> None:
 @friendly_errors
 def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
     """Revert every fault that a crashed or killed run left behind (from its ledger)."""
-    from harness.backends.process import STATE_FILE, ProcessBackend
+    from harness.backends.process import ProcessBackend
     from harness.faults.ledger import cleanup as ledger_cleanup
 
-    dirs = [d.resolve() for d in run_dirs] or sorted(p.parent for p in default_runs().glob(f"**/{STATE_FILE}"))
+    dirs = _live_run_dirs(run_dirs)
     if not dirs:
         console.print("nothing to clean up: no run directories with a stack")
         return
@@ -305,6 +305,47 @@ def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
     if failed:
         err_console.print("[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again")
         sys.exit(EXIT_FAILED)
+
+
+def _live_run_dirs(run_dirs: Sequence[Path]) -> list[Path]:
+    from harness.backends.process import STATE_FILE
+
+    return [d.resolve() for d in run_dirs] or sorted(p.parent for p in default_runs().glob(f"**/{STATE_FILE}"))
+
+
+@main.command()
+@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@click.option("--reason", default="", help="why (written into the HALT file)")
+@friendly_errors
+def halt(run_dirs: Sequence[Path], reason: str) -> None:
+    """Emergency stop: block new faults in running drills (HALT file) and revert every fault they injected."""
+    from harness.backends.process import ProcessBackend
+    from harness.safety import halt as halt_run
+
+    dirs = _live_run_dirs(run_dirs)
+    if not dirs:
+        console.print("no run directories with a stack: nothing to halt")
+        return
+    failed = False
+    for d in dirs:
+        result = halt_run(d, ProcessBackend.attach(d), reason=reason)
+        console.print(result.summary())
+        failed = failed or (result.cleanup is not None and not result.cleanup.ok)
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@friendly_errors
+def resume(run_dirs: Sequence[Path]) -> None:
+    """Remove the HALT files written by `drill halt`, so faults may be injected again."""
+    from harness.safety import clear_halt
+
+    for d in _live_run_dirs(run_dirs):
+        removed = clear_halt(d)
+        if removed is not None:
+            console.print(f"removed {_rel(removed)}")
 
 
 def _rel(path: Path) -> str:

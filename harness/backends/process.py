@@ -368,9 +368,8 @@ class ProcessBackend:
         """Stop every service (paused ones are resumed first so SIGTERM can act); never raises for a gone pid."""
         order = list(reversed(self.stack.start_order()))
         for name in order:
-            proc = self._procs[name]
-            if proc.intended == ServiceState.PAUSED:
-                self._signal(proc, signal.SIGCONT)
+            self.state(name)  # refresh pids another drill process may have changed
+            self._signal(self._procs[name], signal.SIGCONT)  # a frozen process cannot act on SIGTERM
         for name in order:
             self._signal(self._procs[name], signal.SIGTERM)
         deadline = time.monotonic() + 5.0
@@ -387,16 +386,28 @@ class ProcessBackend:
     # --- per-service control (what service faults use) -------------------------------------------
 
     def state(self, service: str) -> ServiceState:
+        """What the OS says (``/proc``), not what this object last did: another drill process may have acted."""
         self.stack.service(service)
         proc = self._procs[service]
+        if not self._alive(proc):
+            self._reload(service)
         if proc.pid is None:
             return ServiceState.STOPPED
         if not self._alive(proc):
             return ServiceState.STOPPED if proc.intended == ServiceState.STOPPED else ServiceState.DEAD
         stat = _proc_stat(proc.pid)
-        if proc.intended == ServiceState.PAUSED or (stat is not None and stat[0] == "T"):
-            return ServiceState.PAUSED
-        return ServiceState.RUNNING
+        return ServiceState.PAUSED if stat is not None and stat[0] == "T" else ServiceState.RUNNING
+
+    def _reload(self, service: str) -> None:
+        """Take a newer pid for ``service`` from stack.json (written by whichever drill process restarted it)."""
+        try:
+            rec = json.loads((self.run_dir / STATE_FILE).read_text(encoding="utf-8"))["services"][service]
+        except (OSError, ValueError, KeyError):
+            return
+        proc = self._procs[service]
+        if rec.get("pid") and rec["pid"] != proc.pid:
+            proc.pid, proc.start_time, proc.popen = rec["pid"], rec.get("start_time"), None
+            proc.intended = ServiceState(rec.get("intended", "running"))
 
     def kill(self, service: str) -> None:
         proc = self._running(service)
@@ -437,9 +448,13 @@ class ProcessBackend:
         proc = self._running(service)
         self._signal(proc, signal.SIGSTOP)
         proc.intended = ServiceState.PAUSED
+        deadline = time.monotonic() + 2.0
+        while self.state(service) != ServiceState.PAUSED and time.monotonic() < deadline:
+            time.sleep(0.005)
         self._save()
 
     def resume(self, service: str) -> None:
+        self.state(service)  # refresh the pid if another process restarted it
         proc = self._procs[service]
         self._signal(proc, signal.SIGCONT)
         if self._alive(proc):

@@ -72,3 +72,28 @@ def test_sigkill_mid_fault_then_cleanup_restores_a_healthy_stack(tmp_path: Path)
         assert again.returncode == 0 and "no pending faults" in again.stdout
     finally:
         backend.down()
+
+
+def test_drill_halt_reverts_faults_and_blocks_new_ones(tmp_path: Path) -> None:
+    from harness.errors import SafetyRefusal
+    from harness.faults.base import FaultContext
+    from harness.faults.service import Pause
+
+    backend = ProcessBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "run")
+    backend.up()
+    drill_bin = str(Path(sys.executable).parent / "drill")
+    try:
+        Pause(backend, "dashboard", ctx=FaultContext(run_dir=backend.run_dir)).inject()
+        r = subprocess.run([drill_bin, "halt", "--run-dir", str(backend.run_dir), "--reason", "market open"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert backend.state("dashboard") == ServiceState.RUNNING
+        assert (backend.run_dir / "HALT").read_text().strip().endswith("market open")
+        with pytest.raises(SafetyRefusal, match="halt file .* is present: new faults are blocked"):
+            Pause(backend, "dashboard", ctx=FaultContext(run_dir=backend.run_dir)).inject()
+        assert backend.state("dashboard") == ServiceState.RUNNING
+        r = subprocess.run([drill_bin, "resume", "--run-dir", str(backend.run_dir)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and not (backend.run_dir / "HALT").exists()
+    finally:
+        backend.down()
