@@ -75,6 +75,7 @@ class Dashboard:
         self._state_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dashboard-fetch")
         self.http = ServiceHTTP("dashboard", host, port, self.registry, self._health)
+        self._started = False
         self.http.route("GET", "/", self._page)
         self.http.route("GET", "/api/summary", self._summary_json)
 
@@ -151,9 +152,15 @@ class Dashboard:
 
     def start(self) -> None:
         self.http.start()
+        self._started = True
 
     def stop(self) -> None:
-        self.http.stop()
+        """Stop serving (safe to call when never started: ``shutdown()`` would wait forever then)."""
+        if self._started:
+            self.http.stop()
+            self._started = False
+        else:
+            self.http._server.server_close()  # ServiceHTTP has no public close for a never-started server
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
