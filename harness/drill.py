@@ -183,6 +183,7 @@ class Drill:
                     hint="the condition broke during the hold period; see the observation above",
                 )
             if self.clock.now() - start >= for_s:
+                self.timeline.note(f"held: {what}", waited_s=round(self.clock.now() - start, 3))
                 return
             self.clock.sleep(interval_s)
 

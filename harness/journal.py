@@ -39,7 +39,9 @@ class ScenarioRecord:
     line: int
     tags: list[str]
     status: str = "running"  # running | passed | failed | skipped | error
-    duration_s: float = 0.0
+    duration_s: float = 0.0  # the scenario's steps (pytest "call"), including its stack start
+    stack_up_s: float = 0.0  # starting its fresh stack (happens during the first step that needs it)
+    teardown_s: float = 0.0  # rolling back faults and stopping the stack
     steps: list[StepRecord] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)

@@ -35,6 +35,7 @@ _RECORD = pytest.StashKey[ScenarioRecord]()
 _STEP_START = pytest.StashKey[float]()
 _DRILL = pytest.StashKey[Any]()
 _JOURNAL = pytest.StashKey[Journal]()
+_STACK_UP = pytest.StashKey[float]()
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ def drill_backend(request: pytest.FixtureRequest, drill_settings: DrillSettings)
     """A freshly started stack for one scenario; always brought down afterwards."""
     from harness.drill import open_backend
 
+    started = time.monotonic()
     with open_backend(drill_settings, request.node.name) as backend:
+        request.node.stash[_STACK_UP] = time.monotonic() - started
         yield backend
 
 
@@ -216,6 +219,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = item.stash.get(_RECORD, None)
     if record is None:
         return report
+    duration = round(report.duration, 3)
+    if report.when == "call":
+        record.duration_s = duration
+        record.stack_up_s = round(item.stash.get(_STACK_UP, 0.0), 3)
+    elif report.when == "teardown":
+        record.teardown_s = duration
     if report.when == "call" or (report.when == "setup" and report.failed):
         record.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
         if report.failed:
