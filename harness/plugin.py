@@ -20,7 +20,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = {p for p in _settings(config).features}
     if not wanted:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         scenario = _scenario_of(item)
         path = Path(scenario.feature.filename).resolve() if scenario is not None else None
@@ -214,15 +215,18 @@ def pytest_bdd_step_func_lookup_error(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
     record = item.stash.get(_RECORD, None)
     if record is None:
         return report
     duration = round(report.duration, 3)
     if report.when == "call":
         record.duration_s = duration
-        record.stack_up_s = round(item.stash.get(_STACK_UP, 0.0), 3)
+        stack_up: float = item.stash.get(_STACK_UP, 0.0)
+        record.stack_up_s = round(stack_up, 3)
     elif report.when == "teardown":
         record.teardown_s = duration
     if report.when == "call" or (report.when == "setup" and report.failed):
