@@ -127,3 +127,23 @@ def test_link_down_through_toxiproxy_refuses_connections(tiny: ProcessBackend) -
         pass
     tiny.toxiproxy.reset()
     assert get(f"http://{link.listen}/") == 200
+
+
+def test_a_port_already_taken_is_named_and_nothing_is_left(tmp_path: Path) -> None:
+    """A service pinned to a port someone else holds: PortInUse naming the service; every process stopped."""
+    from harness.errors import PortInUse
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        text = (ROOT / "fixtures/stacks/tiny-stack.yml").read_text().replace(
+            '"http.server", "--bind", "127.0.0.1", "{{port.web.http}}"', f'"http.server", "--bind", "127.0.0.1", "{taken}"'
+        )
+        path = tmp_path / "pinned.yml"
+        path.write_text(text)
+        backend = ProcessBackend(load_stack(path), tmp_path / "run", health_timeout=10)
+        with pytest.raises(PortInUse, match=r"web could not bind its port .*address already in use") as err:
+            backend.up()
+        assert err.value.exit_code == 3
+        assert all(not backend._alive(p) for p in backend._procs.values())
