@@ -14,9 +14,12 @@ Feature: Broker connection lost
     Then the trading engine log shows "Reconnect attempt 3/3 failed" within 20 seconds
     And a P0 alert "BrokerManualInterventionRequired" fires within 5 seconds
     And no new order is sent for 2 seconds
+    When the on-call follows runbook step 1 of "Broker Connection Lost"
+    Then its output shows "manual intervention required"
     When the broker link is restored
-    And the on-call runs "traderunner broker reconnect"
+    And the on-call follows runbook step 3 of "Broker Connection Lost"
     Then the trading engine is connected to the broker within 10 seconds
+    And the on-call follows runbook step 4 of "Broker Connection Lost"
     And the trading engine's positions match the broker's
     And the recovery meets an RTO of 60 seconds
 

@@ -13,9 +13,11 @@ Feature: Data SLA violation and corrupted market data
     Then a P1 alert "DataSLAViolation" fires within 5 seconds
     And the SLA report shows status "violated"
     And promotion to paper is refused
+    When the on-call follows runbook step 1 of "Data SLA Violation"
+    Then its output shows "violated"
     When the market data feed is repaired
-    And the on-call runs "traderunner data fetch"
-    And the on-call runs "traderunner data validate"
+    And the on-call follows runbook step 4 of "Data SLA Violation"
+    And the on-call follows runbook step 5 of "Data SLA Violation"
     Then the SLA report shows status "ok" within 10 seconds
     And promotion to paper is allowed
     And the recovery meets an RTO of 120 seconds

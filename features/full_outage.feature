@@ -11,8 +11,11 @@ Feature: Full system failure
   Scenario: Every service crashes; the restarted stack loses no order and fills none twice
     When every service of the trading stack crashes
     Then a P0 alert "TradingEngineDown" fires within 10 seconds
+    When the on-call follows runbook step 1 of "Trading Engine Down"
+    Then its output shows "NOT RUNNING"
     When the on-call restarts every service
     Then every service is healthy within 30 seconds
+    And the on-call follows runbook step 3 of "Trading Engine Down"
     And no acknowledged order was lost
     And no order was filled twice
     And the recovery meets an RTO of 60 seconds

@@ -14,8 +14,12 @@ Feature: Kill switch triggered
     Then a P0 alert "KillSwitchActive" fires within 5 seconds
     And the trading engine log shows "Kill switch activated" within 5 seconds
     And no new order is sent for 3 seconds
-    When the on-call resets the kill switch with approval from "head-of-risk"
-    Then trading resumes within an RTO of 60 seconds
+    When the on-call follows runbook step 1 of "Kill Switch Triggered"
+    Then its output shows "Kill switch activated"
+    When the on-call follows runbook step 2 of "Kill Switch Triggered"
+    And the on-call follows runbook step 5 of "Kill Switch Triggered"
+    Then its output shows "kill switch: inactive"
+    And trading resumes within an RTO of 60 seconds
 
   Scenario: The kill switch cannot be reset without a named approver
     When the on-call trips the kill switch by hand because "suspicious fills"

@@ -9,8 +9,9 @@ Feature: Rollback Paper to Lab
   Scenario: Promote to paper, then roll back to lab
     When the on-call runs "traderunner promote --to paper"
     Then the trading engine reports mode "paper"
-    When the on-call runs "traderunner promote --to lab"
+    When the on-call follows runbook step 1 of "Rollback Paper → Lab"
     Then the trading engine reports mode "lab"
+    And the on-call follows runbook step 2 of "Rollback Paper → Lab"
 
   Scenario: Live promotion is refused by the mock stack
     When the on-call tries to run "traderunner promote --to live"

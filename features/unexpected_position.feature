@@ -12,8 +12,9 @@ Feature: Unexpected position
   Scenario: The broker shows a position without a corresponding order
     When the broker books an unexpected position of 50 units
     Then a P0 alert "UnexpectedPosition" fires within 5 seconds
-    And the on-call runs "traderunner reconcile" and it reports a mismatch
+    And the on-call follows runbook step 2 of "Unexpected Position" and it reports a mismatch
+    And the on-call follows runbook step 3 of "Unexpected Position"
     And no idempotency key appears twice in the order journal
-    When the on-call accepts the broker's positions with approval from "head-of-trading"
+    When the on-call follows runbook step 4 of "Unexpected Position"
     Then the trading engine's positions match the broker's
     And the "UnexpectedPosition" alert resolves within 15 seconds

@@ -7,7 +7,8 @@ the most specific class here with ``raise ... from exc``. The CLI maps classes t
     DrillError                       base (exit 1 if nothing more specific)
     ├── InputError                   bad input a person wrote: stack file, feature, tag, runbook (exit 2)
     │   ├── StackFileError           the stack description (file:line or field)
-    │   └── FeatureError             features / steps / tags / deadlines (file:line)
+    │   ├── FeatureError             features / steps / tags / deadlines (file:line)
+    │   └── RunbookError             the incident runbook: unreadable, no such section/step, not actionable
     ├── EnvironmentProblem           the machine lacks something (exit 3)
     │   ├── ToolMissing              a binary (toxiproxy-server, prometheus, ...) is not installed
     │   └── PortInUse                a port the stack needs is taken
@@ -17,6 +18,7 @@ the most specific class here with ``raise ... from exc``. The CLI maps classes t
     ├── FaultError                   injecting or rolling back a fault
     │   ├── FaultInjectionError
     │   └── FaultRollbackError
+    ├── RunbookStepFailed            a runbook step's command failed or timed out when a drill ran it (exit 1)
     ├── SafetyRefusal                live target without override, halt file present (exit 4)
     └── ProbeError                   reading the world failed
         ├── WaitTimeout              a deadline passed: expected vs observed (exit 1)
@@ -55,6 +57,14 @@ class StackFileError(InputError):
 
 
 class FeatureError(InputError):
+    pass
+
+
+class RunbookError(InputError):
+    pass
+
+
+class RunbookStepFailed(DrillError):
     pass
 
 

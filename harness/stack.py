@@ -10,6 +10,7 @@ Compose lives in ``x-drill`` extension fields, which Compose itself ignores:
       mode: {env: TR_MODE, default: lab}          # what says lab/paper/live
       workdir: traderunner                        # service whose working directory is the stack's
       operator: {service: traderunner, command: [traderunner]}   # the operator CLI
+      runbook: docs/incident-response-runbook.md  # optional: the runbook drills follow (relative to this file)
       links:                                      # network paths that run through Toxiproxy
         broker: {from: traderunner, to: broker, port: order}
     services:
@@ -107,6 +108,7 @@ class StackDescription:
     workdir_service: str
     operator: OperatorSpec | None
     mode: ModeSpec | None
+    runbook: Path | None = None  # the incident runbook drills follow (x-drill.runbook), absolute
 
     @property
     def stack_dir(self) -> Path:
@@ -332,6 +334,12 @@ def load_stack(path: Path | str) -> StackDescription:
     if "mode" in top:
         m = r.mapping(top, "mode", "x-drill.mode")
         mode = ModeSpec(r.string(m, "env", "x-drill.mode.env"), r.string(m, "default", "x-drill.mode.default", "lab"))
+    runbook = None
+    if "runbook" in top:
+        runbook = (path.parent / r.string(top, "runbook", "x-drill.runbook")).resolve()
+        if not runbook.is_file():
+            raise r.fail(top, "runbook", "x-drill.runbook", f"no runbook file at {runbook}",
+                         "give the runbook's path relative to the stack file, e.g. docs/incident-response-runbook.md")
     return StackDescription(
         name=r.string(top, "name", "x-drill.name"),
         path=path,
@@ -340,6 +348,7 @@ def load_stack(path: Path | str) -> StackDescription:
         workdir_service=workdir_service,
         operator=operator,
         mode=mode,
+        runbook=runbook,
     )
 
 
