@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +49,8 @@ class ScenarioRecord:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     timeline: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    roles: dict[str, str] = field(default_factory=dict)  # GameDay: role -> person
+    lessons: str | None = None  # GameDay: lessons learned typed at the end
 
     @property
     def severity(self) -> str:
@@ -67,6 +71,21 @@ def git_revision(cwd: Path) -> str | None:
     return out.stdout.strip() or None
 
 
+def harness_version() -> str | None:
+    """The installed version of the harness (its distribution's metadata), None when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("trading-drill-harness")
+    except PackageNotFoundError:
+        return None
+
+
+def command_line() -> str:
+    """How this process was started, as one shell-quoted line (``drill run --quarter Q2 ...``)."""
+    return shlex.join([Path(sys.argv[0]).name if sys.argv else "?", *sys.argv[1:]])
+
+
 @dataclass
 class Journal:
     path: Path
@@ -74,15 +93,21 @@ class Journal:
     stack_file: str
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     revision: str | None = None
+    harness_version: str | None = field(default_factory=harness_version)
+    command: str = field(default_factory=command_line)
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     finished: bool = False
+    mode: str = "run"  # run (drill run) | gameday (drill gameday)
 
     def write(self) -> None:
         data = {
             "version": JOURNAL_VERSION,
+            "mode": self.mode,
             "backend": self.backend,
             "stack_file": self.stack_file,
             "revision": self.revision,
+            "harness_version": self.harness_version,
+            "command": self.command,
             "started_at": self.started_at,
             "finished": self.finished,
             "scenarios": [asdict(s) for s in self.scenarios],

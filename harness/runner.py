@@ -53,7 +53,9 @@ class ProgressReporter:
                 reason = crash.message if crash is not None else str(report.longrepr)[-1500:]
                 self.console.print(f"[red]✘ failed[/] {name} [dim]({report.duration:.1f}s)[/]\n  {reason}")
         elif report.when == "teardown" and report.failed:
-            self.console.print(f"[red]✘ teardown error[/] {_scenario_name(report.nodeid)}:\n{report.longreprtext[-1500:]}")
+            self.console.print(
+                f"[red]✘ teardown error[/] {_scenario_name(report.nodeid)}:\n{report.longreprtext[-1500:]}"
+            )
 
 
 def _scenario_name(nodeid: str) -> str:
@@ -133,6 +135,10 @@ def run_drills(
     journal_path = report_dir / "journal.json"
     if journal_path.exists():
         print_summary(load_journal(journal_path), console)
+        from harness.report import write_reports
+
+        files = write_reports(report_dir)
+        console.print(f"report: {files.html} (also junit.xml, cucumber.json, postmortems/)")
     if code == 5:
         console.print("[yellow]no scenario matched the selection[/]")
     return PYTEST_TO_EXIT.get(code, 1)
