@@ -1,33 +1,111 @@
-"""Stack backends, registered by name. ``process`` is the embedded default (no Docker needed)."""
+"""Stack backends, registered by name. ``process`` is the embedded default (no Docker needed); ``docker``
+runs the compose file's containers (``harness.backends.docker``, imported only when used)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import Backend, CommandResult, Endpoint, LinkInfo, ServiceState
-from harness.backends.process import ProcessBackend
-from harness.errors import InputError
+from harness.backends.process import STATE_FILE, ProcessBackend
+from harness.errors import BackendError, EnvironmentProblem, InputError
 from harness.stack import StackDescription
 
 BackendFactory = Callable[..., Backend]
 
+
+def _docker_backend(*args: Any, **kwargs: Any) -> Backend:
+    from harness.backends.docker import DockerBackend
+
+    return DockerBackend(*args, **kwargs)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "process": ProcessBackend,
+    "docker": _docker_backend,
 }
 
 
 def create_backend(
-    name: str, stack: StackDescription, run_dir: Path, *, env: Mapping[str, str] | None = None
+    name: str,
+    stack: StackDescription,
+    run_dir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    detached: bool = False,
 ) -> Backend:
-    """A backend by its registered name; an unknown name says which exist."""
+    """A backend by its registered name; an unknown name says which exist.
+
+    ``detached``: the stack is meant to outlive this process (``drill stack up``), so ``drill cleanup``
+    never takes it for the leftover of a dead run.
+    """
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise InputError(
             f"unknown backend '{name}'", hint=f"available backends: {', '.join(sorted(BACKENDS))}"
         ) from None
-    return factory(stack, run_dir, env=env)
+    backend = factory(stack, run_dir, env=env)
+    detach = getattr(backend, "detach", None)
+    if detached and callable(detach):
+        detach()
+    return backend
 
 
-__all__ = ["BACKENDS", "Backend", "CommandResult", "Endpoint", "LinkInfo", "ServiceState", "create_backend"]
+def attach_backend(run_dir: Path) -> Backend:
+    """The backend of a stack another ``drill`` process started in ``run_dir``, from its ``stack.json``."""
+    path = run_dir / STATE_FILE
+    try:
+        kind = json.loads(path.read_text(encoding="utf-8")).get("backend", "process")
+    except FileNotFoundError:
+        raise BackendError(f"no stack was started in {run_dir} ({STATE_FILE} missing)") from None
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise BackendError(f"{path}: corrupt stack state: {exc}") from exc
+    if kind == "docker":
+        from harness.backends.docker import DockerBackend
+
+        return DockerBackend.attach(run_dir)
+    if kind != "process":
+        raise BackendError(f"{path}: unknown backend {kind!r}", hint=f"known: {', '.join(sorted(BACKENDS))}")
+    return ProcessBackend.attach(run_dir)
+
+
+def is_dead_run(backend: Backend) -> bool:
+    """The drill process that started this stack is gone (its containers are leftovers)."""
+    return bool(getattr(backend, "orphaned", False))
+
+
+def remove_dead_run(backend: Backend) -> None:
+    """Remove the stack of a dead run and close its ledger (the faults' targets are gone with it)."""
+    backend.down()
+    if backend.name == "docker":
+        from harness.backends.docker import close_out_ledger
+
+        close_out_ledger(backend.run_dir)
+
+
+def reap_dead_runs() -> list[str]:
+    """Remove containers, networks and volumes of dead docker runs; [] when no Docker engine is reachable."""
+    from harness.backends import docker as docker_backend
+
+    try:
+        return docker_backend.reap_dead_runs()
+    except EnvironmentProblem:
+        return []
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "CommandResult",
+    "Endpoint",
+    "LinkInfo",
+    "ServiceState",
+    "attach_backend",
+    "create_backend",
+    "is_dead_run",
+    "reap_dead_runs",
+    "remove_dead_run",
+]
