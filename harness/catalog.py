@@ -64,7 +64,9 @@ def feature_files(paths: Iterable[Path]) -> list[Path]:
         elif path.suffix == ".feature" and path.exists():
             out.append(path)
         else:
-            raise FeatureError(f"no feature file or directory at {path}", hint="pass a .feature file or a folder of them")
+            raise FeatureError(
+                f"no feature file or directory at {path}", hint="pass a .feature file or a folder of them"
+            )
     return out
 
 
@@ -145,7 +147,9 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
                     problems.append(LintProblem(where, f"undefined step: {step_type.capitalize()} {text}"))
                 elif len(matches) > 1:
                     both = ", ".join(d.where for d in matches)
-                    problems.append(LintProblem(where, f"ambiguous step '{text}' matches {len(matches)} definitions: {both}"))
+                    problems.append(
+                        LintProblem(where, f"ambiguous step '{text}' matches {len(matches)} definitions: {both}")
+                    )
                 for m in DEADLINE.finditer(text):
                     if not NUMBER.match(m.group("value")):
                         problems.append(
@@ -156,7 +160,7 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
 
 def _rendered_steps(sc: object) -> list[tuple[str, str, int]]:
     """(type, text, line) of each step; Scenario Outlines are checked once per Examples row."""
-    steps = getattr(sc, "steps")
+    steps = sc.steps  # type: ignore[attr-defined]
     examples = getattr(sc, "examples", None) or []
     rows: list[dict[str, str]] = []
     for ex in examples:

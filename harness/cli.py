@@ -92,7 +92,9 @@ def marker_expression(quarter: str | None, tags: str | None) -> str | None:
     if quarter:
         q = quarter.upper()
         if q not in QUARTERS:
-            raise click.BadParameter(f"{quarter!r} is not a quarter; use one of {', '.join(QUARTERS)}", param_hint="--quarter")
+            raise click.BadParameter(
+                f"{quarter!r} is not a quarter; use one of {', '.join(QUARTERS)}", param_hint="--quarter"
+            )
         parts.append(q.lower())
     if tags:
         parts.append(f"({tags.replace('@', '')})")
@@ -105,7 +107,9 @@ def marker_expression(quarter: str | None, tags: str | None) -> str | None:
 @click.option("--tags", help="marker expression over Gherkin tags, e.g. 'p0 and not outage'")
 @backend_option
 @stack_file_option
-@click.option("--report", "report_dir", type=click.Path(path_type=Path), help="report directory (default: runs/report-<time>)")
+@click.option(
+    "--report", "report_dir", type=click.Path(path_type=Path), help="report directory (default: runs/report-<time>)"
+)
 @click.option("--dry-run", is_flag=True, help="print each fault, target and expected detection; touch nothing")
 @click.option("--allow-live", is_flag=True, help="allow a stack in live mode (asks for a typed confirmation)")
 @click.option("-x", "--exitfirst", is_flag=True, help="stop at the first failed scenario")
@@ -189,15 +193,39 @@ def steps() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--runbook",
+    "runbook_file",
+    type=click.Path(path_type=Path),
+    help="lint this runbook instead (TODOs, "
+    "placeholders, unknown commands/make targets, absolute paths, sections no drill follows)",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="with --runbook: a running stack's working directory, to check that the files commands read exist",
+)
+@stack_file_option
 @friendly_errors
-def lint(paths: tuple[Path, ...]) -> None:
+def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | None, stack_file: Path | None) -> None:
     """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines."""
-    from harness.catalog import feature_files, lint as lint_features
+    from harness.catalog import feature_files
+    from harness.catalog import lint as lint_features
 
+    if runbook_file is not None:
+        from harness.runbook.cli import lint_runbook_command
+
+        return lint_runbook_command(
+            runbook_file,
+            features=feature_files(list(paths) or [default_features()]),
+            stack_file=stack_file,
+            workdir=workdir,
+        )
     files = feature_files(list(paths) or [default_features()])
     problems = lint_features(files)
     for p in problems:
-        console.print(f"[red]{_rel(Path(p.location.split(':')[0]))}:{p.location.split(':', 1)[1] if ':' in p.location else ''}[/] {p.message}")
+        path, _, line = p.location.partition(":")
+        console.print(f"[red]{_rel(Path(path))}{':' + line if line else ''}[/] {p.message}")
     if problems:
         console.print(f"[bold red]{len(problems)} problem(s)[/] in {len(files)} feature file(s)")
         sys.exit(EXIT_INPUT)
@@ -227,7 +255,7 @@ def stack_up(backend: str, stack_file: Path | None, run_dir: Path | None) -> Non
     from harness.stack import load_stack
 
     description = load_stack(stack_file or default_stack_file())
-    b = create_backend(backend, description, _stack_dir(run_dir))
+    b = create_backend(backend, description, _stack_dir(run_dir), detached=True)
     with console.status("starting the stack..."):
         b.up()
     _print_status(b)
@@ -239,9 +267,9 @@ def stack_up(backend: str, stack_file: Path | None, run_dir: Path | None) -> Non
 @friendly_errors
 def stack_status(run_dir: Path | None) -> None:
     """State and endpoints of every service of a stack started with `drill stack up`."""
-    from harness.backends.process import ProcessBackend
+    from harness.backends import attach_backend
 
-    _print_status(ProcessBackend.attach(_stack_dir(run_dir)))
+    _print_status(attach_backend(_stack_dir(run_dir)))
 
 
 @stack.command("down")
@@ -249,10 +277,10 @@ def stack_status(run_dir: Path | None) -> None:
 @friendly_errors
 def stack_down(run_dir: Path | None) -> None:
     """Stop every service of the stack (rolling back any fault left in its ledger first)."""
-    from harness.backends.process import ProcessBackend
+    from harness.backends import attach_backend
     from harness.faults.ledger import cleanup as ledger_cleanup
 
-    b = ProcessBackend.attach(_stack_dir(run_dir))
+    b = attach_backend(_stack_dir(run_dir))
     report = ledger_cleanup(b, b.run_dir)
     b.down()
     console.print(report.summary())
@@ -281,21 +309,29 @@ def _print_status(b: Any) -> None:
 
 
 @main.command()
-@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@click.option(
+    "--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs"
+)
 @click.option("--down/--keep", default=False, help="also stop the stack after reverting its faults")
 @friendly_errors
 def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
     """Revert every fault that a crashed or killed run left behind (from its ledger)."""
-    from harness.backends.process import ProcessBackend
+    from harness.backends import attach_backend, is_dead_run, reap_dead_runs, remove_dead_run
     from harness.faults.ledger import cleanup as ledger_cleanup
 
+    for note in reap_dead_runs():  # containers, networks, volumes of docker runs whose drill process died
+        console.print(note)
     dirs = _live_run_dirs(run_dirs)
     if not dirs:
         console.print("nothing to clean up: no run directories with a stack")
         return
     failed = False
     for d in dirs:
-        b = ProcessBackend.attach(d)
+        b = attach_backend(d)
+        if is_dead_run(b):  # its drill process is gone: nothing to roll back into, remove the stack
+            remove_dead_run(b)
+            console.print(f"{_rel(d)}: the drill process that started it is gone: stack removed")
+            continue
         report = ledger_cleanup(b, d)
         console.print(report.summary())
         failed = failed or not report.ok
@@ -303,7 +339,9 @@ def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
             b.down()
             console.print(f"{_rel(d)}: stack stopped")
     if failed:
-        err_console.print("[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again")
+        err_console.print(
+            "[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again"
+        )
         sys.exit(EXIT_FAILED)
 
 
@@ -314,12 +352,14 @@ def _live_run_dirs(run_dirs: Sequence[Path]) -> list[Path]:
 
 
 @main.command()
-@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@click.option(
+    "--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs"
+)
 @click.option("--reason", default="", help="why (written into the HALT file)")
 @friendly_errors
 def halt(run_dirs: Sequence[Path], reason: str) -> None:
     """Emergency stop: block new faults in running drills (HALT file) and revert every fault they injected."""
-    from harness.backends.process import ProcessBackend
+    from harness.backends import attach_backend
     from harness.safety import halt as halt_run
 
     dirs = _live_run_dirs(run_dirs)
@@ -328,7 +368,7 @@ def halt(run_dirs: Sequence[Path], reason: str) -> None:
         return
     failed = False
     for d in dirs:
-        result = halt_run(d, ProcessBackend.attach(d), reason=reason)
+        result = halt_run(d, attach_backend(d), reason=reason)
         console.print(result.summary())
         failed = failed or (result.cleanup is not None and not result.cleanup.ok)
     if failed:
@@ -336,7 +376,9 @@ def halt(run_dirs: Sequence[Path], reason: str) -> None:
 
 
 @main.command()
-@click.option("--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs")
+@click.option(
+    "--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs"
+)
 @friendly_errors
 def resume(run_dirs: Sequence[Path]) -> None:
     """Remove the HALT files written by `drill halt`, so faults may be injected again."""
@@ -354,6 +396,16 @@ def _rel(path: Path) -> str:
     except ValueError:
         return str(path)
 
+
+from harness.report import cli as _report_cli  # noqa: E402  (its commands use the helpers above)
+
+main.add_command(_report_cli.report)
+main.add_command(_report_cli.docs)
+main.add_command(_report_cli.plan)
+main.add_command(_report_cli.gameday)
+from harness.runbook.cli import coverage as _coverage  # noqa: E402
+
+main.add_command(_coverage)
 
 if __name__ == "__main__":
     main()

@@ -55,7 +55,9 @@ def open_backend(settings: DrillSettings, name: str) -> Iterator[Backend]:
     stack = load_stack(settings.stack_file)
     run_dir = settings.run_root / f"{_slug(name)}-{uuid.uuid4().hex[:6]}"
     backend = create_backend(settings.backend, stack, run_dir)
-    policy = SafetyPolicy(allow_live=settings.allow_live, confirmation=settings.confirm_live, runs_root=settings.run_root)
+    policy = SafetyPolicy(
+        allow_live=settings.allow_live, confirmation=settings.confirm_live, runs_root=settings.run_root
+    )
     policy.check_live(stack)  # refuse before starting anything
     if settings.dry_run:
         plan = getattr(backend, "plan", None)
@@ -178,7 +180,8 @@ class Drill:
                 elapsed = self.clock.now() - start
                 tail = "\n    ".join(self.backend.log_tail(service, 15)) if service else ""
                 raise WaitTimeout(
-                    f"expected for {for_s:g}s: {what}\n  observed after {elapsed:.1f}s (check {attempts}): {obs.observed}"
+                    f"expected for {for_s:g}s: {what}\n"
+                    f"  observed after {elapsed:.1f}s (check {attempts}): {obs.observed}"
                     + (f"\n  last log lines of {service}:\n    {tail}" if tail else ""),
                     hint="the condition broke during the hold period; see the observation above",
                 )
@@ -210,7 +213,9 @@ class Drill:
         )
         self.last_command = result
         if result.timed_out:
-            raise WaitTimeout(f"`{command}` did not finish within {timeout:g}s; output so far:\n{result.output[-2000:]}")
+            raise WaitTimeout(
+                f"`{command}` did not finish within {timeout:g}s; output so far:\n{result.output[-2000:]}"
+            )
         return result
 
     # --- recovery and measurements ------------------------------------------------------------------------

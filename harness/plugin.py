@@ -163,7 +163,7 @@ def drill(request: pytest.FixtureRequest, drill_settings: DrillSettings, drill_b
 
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     tags = sorted(set(feature.tags) | set(scenario.tags))
-    request.node.stash[_RECORD] = ScenarioRecord(
+    record = ScenarioRecord(
         nodeid=request.node.nodeid,
         feature=feature.name,
         feature_file=str(feature.rel_filename),
@@ -171,9 +171,16 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
         line=scenario.line_number,
         tags=tags,
     )
+    request.node.stash[_RECORD] = record
+    journal = request.config.stash.get(_JOURNAL, None)
+    if journal is not None:  # on disk as "running" at once: a killed run still says where it stopped
+        journal.scenarios.append(record)
+        journal.write()
 
 
-def pytest_bdd_before_step(request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any) -> None:
+def pytest_bdd_before_step(
+    request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any
+) -> None:
     request.node.stash[_STEP_START] = time.monotonic()
     drill = request.node.stash.get(_DRILL, None)
     if drill is not None and drill.ctx.safety is not None:
@@ -262,7 +269,8 @@ def _finish(item: pytest.Item, record: ScenarioRecord) -> None:
         record.timeline = drill.timeline.to_dict()
     journal = item.config.stash.get(_JOURNAL, None)
     if journal is not None:
-        journal.scenarios.append(record)
+        if record not in journal.scenarios:
+            journal.scenarios.append(record)
         journal.write()
 
 

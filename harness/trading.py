@@ -105,7 +105,12 @@ def order_rows(workdir: Path) -> list[OrderRow]:
             if key:
                 rows.append(
                     OrderRow(
-                        row.get("ts", ""), key, row.get("symbol", ""), row.get("side", ""), row.get("qty", ""), path.name
+                        row.get("ts", ""),
+                        key,
+                        row.get("symbol", ""),
+                        row.get("side", ""),
+                        row.get("qty", ""),
+                        path.name,
                     )
                 )
     return rows
@@ -257,7 +262,9 @@ def no_double_fill(backend: Backend) -> Check:
         doubled = [k for k, n in seen.items() if n > 1]
         overfilled = [o.order_id for o in orders if o.filled_qty > o.qty]
         if doubled or overfilled:
-            return Observation(False, f"idempotency keys with several orders: {doubled[:5]}; overfilled: {overfilled[:5]}")
+            return Observation(
+                False, f"idempotency keys with several orders: {doubled[:5]}; overfilled: {overfilled[:5]}"
+            )
         return Observation(True, f"{len(orders)} broker orders, each key once, none overfilled")
 
     return Check("no order filled twice (broker side)", look)

@@ -9,6 +9,10 @@ mkdir -p test-artifacts
 echo "== import contract: harness and mockstack never import each other"
 lint-imports --config pyproject.toml || exit 1
 
+echo "== ruff and mypy --strict (harness, mockstack)"
+ruff check harness mockstack scenarios tests bench || exit 1
+mypy || exit 1
+
 echo "== pytest: unit, integration, drill features"
 pytest tests scenarios -p no:cacheprovider "$@"
 rc=$?

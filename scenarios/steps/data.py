@@ -32,26 +32,30 @@ def feed_repaired(drill: Drill) -> None:
 
 @then(parsers.parse('the SLA report shows status "{status}"'))
 def sla_status(drill: Drill, status: str) -> None:
-    drill.expect(JsonFileField(SLA_REPORT, "status", equals=status, root=drill.backend.workdir), within=5,
-                 kind=EventKind.NOTE)
+    drill.expect(
+        JsonFileField(SLA_REPORT, "status", equals=status, root=drill.backend.workdir), within=5, kind=EventKind.NOTE
+    )
 
 
 @then(parsers.parse('the SLA report shows status "{status}" within {seconds:d} seconds'))
 def sla_status_within(drill: Drill, status: str, seconds: int) -> None:
     """The SLA report reaches STATUS (for "ok", this is the recovery)."""
     kind = EventKind.RECOVERED if status == "ok" else EventKind.DETECTED
-    drill.expect(JsonFileField(SLA_REPORT, "status", equals=status, root=drill.backend.workdir), within=seconds,
-                 kind=kind)
+    drill.expect(
+        JsonFileField(SLA_REPORT, "status", equals=status, root=drill.backend.workdir), within=seconds, kind=kind
+    )
 
 
 @then("promotion to paper is refused")
 def promotion_refused(drill: Drill) -> None:
     """`traderunner promote --to paper` is refused (exit 3) while the SLA is violated."""
-    drill.expect(OperatorCommand(drill.backend, ["promote", "--to", "paper"], exit_code=3), within=5,
-                 kind=EventKind.NOTE)
+    drill.expect(
+        OperatorCommand(drill.backend, ["promote", "--to", "paper"], exit_code=3), within=5, kind=EventKind.NOTE
+    )
 
 
 @then("promotion to paper is allowed")
 def promotion_allowed(drill: Drill) -> None:
-    drill.expect(OperatorCommand(drill.backend, ["promote", "--to", "paper"], exit_code=0), within=10,
-                 kind=EventKind.NOTE)
+    drill.expect(
+        OperatorCommand(drill.backend, ["promote", "--to", "paper"], exit_code=0), within=10, kind=EventKind.NOTE
+    )

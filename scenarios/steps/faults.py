@@ -9,6 +9,7 @@ from harness.faults.network import LinkDown, Toxic
 from harness.faults.trading import InjectedPosition, LatencySpike, RejectRateSpike
 from harness.trading import positions
 
+
 @when(parsers.parse("the {link} link goes down"))
 def link_down(drill: Drill, link: str) -> None:
     """The Toxiproxy proxy of the link is disabled: connections are refused and existing ones dropped."""

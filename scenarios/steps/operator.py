@@ -13,8 +13,10 @@ def runs(drill: Drill, command: str) -> None:
     """Run an operator command (shlex-split, no shell); it must succeed (exit 0)."""
     result = drill.operator(command)
     if result is not None and result.exit_code != 0:
-        raise WaitTimeout(f"`{command}` failed with exit code {result.exit_code}:\n{result.output[-2000:]}",
-                          hint="the runbook step does not work as written")
+        raise WaitTimeout(
+            f"`{command}` failed with exit code {result.exit_code}:\n{result.output[-2000:]}",
+            hint="the runbook step does not work as written",
+        )
 
 
 @when(parsers.parse('the on-call tries to run "{command}"'))
@@ -28,8 +30,10 @@ def runs_and_mismatch(drill: Drill, command: str) -> None:
     """The command exits 1 (a check that found a difference) and says so."""
     result = drill.operator(command)
     if result is not None and result.exit_code != 1:
-        raise WaitTimeout(f"expected `{command}` to report a mismatch (exit 1); observed exit {result.exit_code}:\n"
-                          f"{result.output[-2000:]}")
+        raise WaitTimeout(
+            f"expected `{command}` to report a mismatch (exit 1); observed exit {result.exit_code}:\n"
+            f"{result.output[-2000:]}"
+        )
 
 
 @then(parsers.parse("the command is refused with exit code {code:d}"))
@@ -40,5 +44,7 @@ def refused(drill: Drill, code: int) -> None:
     if result is None:
         raise WaitTimeout("no operator command was run before this step")
     if result.exit_code != code:
-        raise WaitTimeout(f"expected `{' '.join(result.argv)}` to be refused with exit code {code}; "
-                          f"observed exit {result.exit_code}:\n{result.output[-2000:]}")
+        raise WaitTimeout(
+            f"expected `{' '.join(result.argv)}` to be refused with exit code {code}; "
+            f"observed exit {result.exit_code}:\n{result.output[-2000:]}"
+        )

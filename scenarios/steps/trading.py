@@ -71,7 +71,9 @@ def no_orders(drill: Drill, seconds: int) -> None:
 @when(parsers.parse('the on-call resets the kill switch with approval from "{approver}"'))
 def reset_kill_switch(drill: Drill, approver: str) -> None:
     """`traderunner reset-kill-switch --approved-by APPROVER --reason ...` must succeed."""
-    _must_succeed(drill, f"traderunner reset-kill-switch --approved-by {shlex.quote(approver)} --reason 'drill recovery'")
+    _must_succeed(
+        drill, f"traderunner reset-kill-switch --approved-by {shlex.quote(approver)} --reason 'drill recovery'"
+    )
 
 
 @when(parsers.parse('the on-call trips the kill switch by hand because "{reason}"'))
@@ -96,8 +98,12 @@ def trading_resumes(drill: Drill, seconds: int) -> None:
         a, b = switch(), health()
         return Observation(a.ok and b.ok, f"{a.observed}; health: {b.observed}")
 
-    drill.expect(Check("trading resumed: kill switch off and engine healthy", both), within=seconds,
-                 kind=EventKind.RECOVERED, service=service)
+    drill.expect(
+        Check("trading resumed: kill switch off and engine healthy", both),
+        within=seconds,
+        kind=EventKind.RECOVERED,
+        service=service,
+    )
     _assert_rto(drill)
 
 
@@ -127,13 +133,15 @@ def connected(drill: Drill) -> None:
 @then(parsers.parse("the trading engine is connected to the broker within {seconds:d} seconds"))
 def reconnected(drill: Drill, seconds: int) -> None:
     """The engine's health check 'broker' is ok again (counts as recovered)."""
-    drill.expect(_broker_connected(drill), within=seconds, kind=EventKind.RECOVERED,
-                 service=workdir_service(drill.backend))
+    drill.expect(
+        _broker_connected(drill), within=seconds, kind=EventKind.RECOVERED, service=workdir_service(drill.backend)
+    )
 
 
 def _broker_connected(drill: Drill) -> HttpHealth:
-    return HttpHealth.for_service(drill.backend, workdir_service(drill.backend), status=200,
-                                  field="checks.broker.ok", equals=True)
+    return HttpHealth.for_service(
+        drill.backend, workdir_service(drill.backend), status=200, field="checks.broker.ok", equals=True
+    )
 
 
 @then("the trading engine's positions match the broker's")
@@ -162,8 +170,11 @@ def no_double_fills(drill: Drill) -> None:
 
 @then(parsers.parse('the trading engine reports mode "{mode}"'))
 def reports_mode(drill: Drill, mode: str) -> None:
-    drill.expect(MetricQuery(role_url(drill.backend, "prometheus"), f'traderunner_mode{{mode="{mode}"}}', "==", 1),
-                 within=10, kind=EventKind.NOTE)
+    drill.expect(
+        MetricQuery(role_url(drill.backend, "prometheus"), f'traderunner_mode{{mode="{mode}"}}', "==", 1),
+        within=10,
+        kind=EventKind.NOTE,
+    )
 
 
 def _must_succeed(drill: Drill, command: str) -> None:

@@ -153,8 +153,18 @@ def performance(s: Stack) -> None:
 
 
 CASES: list[Callable[[Stack], None]] = [
-    kill_switch, engine_down, paper_engine_down, broker_lost, unexpected_position, data_sla, dashboard,
-    target_down, watchdog, rejections, latency, performance,
+    kill_switch,
+    engine_down,
+    paper_engine_down,
+    broker_lost,
+    unexpected_position,
+    data_sla,
+    dashboard,
+    target_down,
+    watchdog,
+    rejections,
+    latency,
+    performance,
 ]
 
 

@@ -1,4 +1,4 @@
-"""The harness is killed with SIGKILL mid-fault; `drill cleanup` reverts what its ledger says and the stack is healthy."""
+"""The harness is SIGKILLed mid-fault; `drill cleanup` reverts what its ledger says and the stack is healthy."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def test_sigkill_mid_fault_then_cleanup_restores_a_healthy_stack(tmp_path: Path)
     backend.up()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", INJECTOR, str(backend.run_dir)], stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", INJECTOR, str(backend.run_dir)],
+            stdout=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
         assert proc.stdout is not None
@@ -52,7 +54,9 @@ def test_sigkill_mid_fault_then_cleanup_restores_a_healthy_stack(tmp_path: Path)
 
         cli = subprocess.run(
             [str(Path(sys.executable).parent / "drill"), "cleanup", "--run-dir", str(backend.run_dir)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "rolled back" in cli.stdout
@@ -67,7 +71,9 @@ def test_sigkill_mid_fault_then_cleanup_restores_a_healthy_stack(tmp_path: Path)
         assert obs.ok, obs.observed
         again = subprocess.run(
             [str(Path(sys.executable).parent / "drill"), "cleanup", "--run-dir", str(backend.run_dir)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert again.returncode == 0 and "no pending faults" in again.stdout
     finally:
@@ -84,16 +90,21 @@ def test_drill_halt_reverts_faults_and_blocks_new_ones(tmp_path: Path) -> None:
     drill_bin = str(Path(sys.executable).parent / "drill")
     try:
         Pause(backend, "dashboard", ctx=FaultContext(run_dir=backend.run_dir)).inject()
-        r = subprocess.run([drill_bin, "halt", "--run-dir", str(backend.run_dir), "--reason", "market open"],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [drill_bin, "halt", "--run-dir", str(backend.run_dir), "--reason", "market open"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         assert backend.state("dashboard") == ServiceState.RUNNING
         assert (backend.run_dir / "HALT").read_text().strip().endswith("market open")
         with pytest.raises(SafetyRefusal, match="halt file .* is present: new faults are blocked"):
             Pause(backend, "dashboard", ctx=FaultContext(run_dir=backend.run_dir)).inject()
         assert backend.state("dashboard") == ServiceState.RUNNING
-        r = subprocess.run([drill_bin, "resume", "--run-dir", str(backend.run_dir)], capture_output=True, text=True,
-                           timeout=60)
+        r = subprocess.run(
+            [drill_bin, "resume", "--run-dir", str(backend.run_dir)], capture_output=True, text=True, timeout=60
+        )
         assert r.returncode == 0 and not (backend.run_dir / "HALT").exists()
     finally:
         backend.down()

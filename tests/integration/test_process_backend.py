@@ -137,8 +137,13 @@ def test_a_port_already_taken_is_named_and_nothing_is_left(tmp_path: Path) -> No
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        text = (ROOT / "fixtures/stacks/tiny-stack.yml").read_text().replace(
-            '"http.server", "--bind", "127.0.0.1", "{{port.web.http}}"', f'"http.server", "--bind", "127.0.0.1", "{taken}"'
+        text = (
+            (ROOT / "fixtures/stacks/tiny-stack.yml")
+            .read_text()
+            .replace(
+                '"http.server", "--bind", "127.0.0.1", "{{port.web.http}}"',
+                f'"http.server", "--bind", "127.0.0.1", "{taken}"',
+            )
         )
         path = tmp_path / "pinned.yml"
         path.write_text(text)

@@ -5,6 +5,7 @@ Each process runs in its own session (process group) so ``stop()`` reaches its c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -61,10 +62,8 @@ class ServiceProcess:
     def stop(self, timeout: float = 5.0) -> int | None:
         """SIGTERM the process group, SIGKILL after ``timeout``; returns the exit code."""
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -73,10 +72,8 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (a crash, as in a drill)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(5)
 
 
@@ -109,7 +106,9 @@ def start_service(
     last = "no answer yet"
     while time.monotonic() < deadline:
         if popen.poll() is not None:
-            raise RuntimeError(f"{name} exited with {popen.returncode} before it was healthy:\n{proc.log_text()[-3000:]}")
+            raise RuntimeError(
+                f"{name} exited with {popen.returncode} before it was healthy:\n{proc.log_text()[-3000:]}"
+            )
         try:
             status, body = http_json("GET", health_url, timeout=1.0)
             if status == 200:
@@ -119,4 +118,6 @@ def start_service(
             last = str(exc)
         time.sleep(0.05)
     proc.stop()
-    raise RuntimeError(f"{name} not healthy at {health_url} within {timeout}s (last: {last}):\n{proc.log_text()[-3000:]}")
+    raise RuntimeError(
+        f"{name} not healthy at {health_url} within {timeout}s (last: {last}):\n{proc.log_text()[-3000:]}"
+    )

@@ -35,7 +35,9 @@ def test_lint_clean_and_dirty() -> None:
     assert drill("lint").returncode == 0
     r = drill("lint", "fixtures/features/bad/undefined_step.feature", "fixtures/features/bad/unregistered_tag.feature")
     assert r.returncode == 2
-    assert "undefined_step.feature:5" in r.stdout and "undefined step: When the on-call reboots the mainframe" in r.stdout
+    assert (
+        "undefined_step.feature:5" in r.stdout and "undefined step: When the on-call reboots the mainframe" in r.stdout
+    )
     assert "tag @nightly_chaos is not a registered marker" in r.stdout
 
 
@@ -68,7 +70,9 @@ def test_an_unregistered_tag_in_the_selection_is_bad_input(tmp_path: Path) -> No
 
 def test_bad_stack_file_names_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "stack.yml"
-    bad.write_text((ROOT / "docker-compose.yml").read_text().replace("to: broker, port: order", "to: broker, port: fix"))
+    bad.write_text(
+        (ROOT / "docker-compose.yml").read_text().replace("to: broker, port: order", "to: broker, port: fix")
+    )
     r = drill("run", "--stack-file", str(bad), "--dry-run")
     assert r.returncode == 2
     assert f"{bad}:" in r.stderr
@@ -86,8 +90,14 @@ def test_unknown_service_in_a_stack_file(tmp_path: Path) -> None:
 
 def test_missing_toxiproxy_says_how_to_install_it(tmp_path: Path) -> None:
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not Path(p, "toxiproxy-server").exists())
-    r = drill("run", "--quarter", "Q1", "--report", str(tmp_path / "r"),
-              env={"PATH": path, "DRILL_TOOLS_DIR": str(tmp_path / "none")})
+    r = drill(
+        "run",
+        "--quarter",
+        "Q1",
+        "--report",
+        str(tmp_path / "r"),
+        env={"PATH": path, "DRILL_TOOLS_DIR": str(tmp_path / "none")},
+    )
     assert r.returncode == 3, r.stdout + r.stderr
     assert "toxiproxy-server not found" in r.stderr
     assert "scripts/setup.sh" in r.stderr
