@@ -98,6 +98,9 @@ class BrokerConnector:
     def request_reconnect(self) -> None:
         """Restart the connector: drop any session, reset the attempt counter, connect now."""
         self.log.info("broker_reconnect_requested", "Broker reconnect requested by operator", state=self.state)
+        # The state changes here, BEFORE the connector thread is woken: written after, it could overwrite
+        # the "connected" the thread sets once it is back, and orders would stay blocked for good.
+        self.state = "reconnecting"
         self._restart.set()
         self._close()
 

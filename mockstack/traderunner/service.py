@@ -685,7 +685,6 @@ class Engine:
         wait = float(req.json().get("wait", 10.0))
         self.synced = False
         self.connector.request_reconnect()
-        self.connector.state = "connecting"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.connector.connected and self.synced:
