@@ -9,12 +9,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from harness.errors import BackendError, StackFileError
 from harness.stack import StackDescription
+from harness.toxiproxy import ToxiproxyAdapter
 
-if TYPE_CHECKING:
-    from harness.toxiproxy import ToxiproxyAdapter
+LOOPBACK = "127.0.0.1"
 
 
 class ServiceState(enum.Enum):
@@ -124,3 +125,52 @@ class Backend(Protocol):
     def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
         """Run a runbook shell block in the stack's working directory (or inside its container)."""
         ...
+
+
+class StackAddresses:
+    """Where a started stack's services and links are reachable from the host, shared by every backend.
+
+    A backend fills ``ports`` (``"service.port_name" -> host port``, always on 127.0.0.1) and ``links``
+    when it starts the stack; these lookups then work the same on processes, containers or pods.
+    """
+
+    stack: StackDescription
+    run_dir: Path
+    ports: dict[str, int]
+    links: dict[str, LinkInfo]
+    _toxiproxy: ToxiproxyAdapter | None
+
+    @property
+    def workdir(self) -> Path:
+        return self.run_dir / "workdir"
+
+    @property
+    def toxiproxy(self) -> ToxiproxyAdapter:
+        if self._toxiproxy is None:
+            services = self.stack.services_with_role("toxiproxy")
+            if not services:
+                raise StackFileError(
+                    "the stack has links but no service with 'x-drill.role: toxiproxy'", location=str(self.stack.path)
+                )
+            ep = self.endpoint(services[0].name, next(iter(services[0].ports)))
+            self._toxiproxy = ToxiproxyAdapter(ep.host, ep.port)
+        return self._toxiproxy
+
+    def endpoint(self, service: str, port_name: str) -> Endpoint:
+        spec = self.stack.service(service)
+        if port_name not in spec.ports:
+            raise StackFileError(
+                f"service '{service}' has no port named '{port_name}'",
+                location=f"{self.stack.path}:{spec.line}",
+                hint=f"its ports: {', '.join(spec.ports) or 'none'}",
+            )
+        key = f"{service}.{port_name}"
+        if key not in self.ports:
+            raise BackendError(f"stack is not up: no host port for {key}", hint="run `drill stack up` first")
+        return Endpoint(service, port_name, LOOPBACK, self.ports[key])
+
+    def link(self, name: str) -> LinkInfo:
+        self.stack.link(name)
+        if name not in self.links:
+            raise BackendError(f"stack is not up: link {name} has no proxy", hint="run `drill stack up` first")
+        return self.links[name]

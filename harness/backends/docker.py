@@ -51,7 +51,7 @@ import docker.errors
 import yaml
 
 import docker
-from harness.backends.base import CommandResult, Endpoint, LinkInfo, ServiceState
+from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
 from harness.backends.process import free_port
 from harness.commands import run_command
 from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceStartError, StackFileError, ToolMissing
@@ -59,7 +59,6 @@ from harness.stack import ServiceSpec, StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
 
 STATE_FILE = "stack.json"
-LOOPBACK = "127.0.0.1"
 CONTAINER_WORKDIR = "/work"
 LABEL_RUN_ID = "drill.run-id"
 LABEL_RUN_DIR = "drill.run-dir"
@@ -139,7 +138,7 @@ def _proc_start(pid: int) -> str | None:
     return raw[raw.rfind(")") + 2 :].split()[19]
 
 
-class DockerBackend:
+class DockerBackend(StackAddresses):
     """A stack of containers described by a :class:`StackDescription` (its compose ``services:``)."""
 
     name = "docker"
@@ -178,44 +177,9 @@ class DockerBackend:
             self._client = docker_client()
         return self._client
 
-    @property
-    def workdir(self) -> Path:
-        return self.run_dir / "workdir"
-
-    @property
-    def toxiproxy(self) -> ToxiproxyAdapter:
-        if self._toxiproxy is None:
-            services = self.stack.services_with_role("toxiproxy")
-            if not services:
-                raise StackFileError(
-                    "the stack has links but no service with 'x-drill.role: toxiproxy'", location=str(self.stack.path)
-                )
-            ep = self.endpoint(services[0].name, next(iter(services[0].ports)))
-            self._toxiproxy = ToxiproxyAdapter(ep.host, ep.port)
-        return self._toxiproxy
-
     def detach(self) -> None:
         """The stack outlives this process on purpose (``drill stack up``): never reaped as a dead run."""
         self.owner = None
-
-    def endpoint(self, service: str, port_name: str) -> Endpoint:
-        spec = self.stack.service(service)
-        if port_name not in spec.ports:
-            raise StackFileError(
-                f"service '{service}' has no port named '{port_name}'",
-                location=f"{self.stack.path}:{spec.line}",
-                hint=f"its ports: {', '.join(spec.ports) or 'none'}",
-            )
-        key = f"{service}.{port_name}"
-        if key not in self.ports:
-            raise BackendError(f"stack is not up: no port published for {key}", hint="run `drill stack up` first")
-        return Endpoint(service, port_name, LOOPBACK, self.ports[key])
-
-    def link(self, name: str) -> LinkInfo:
-        self.stack.link(name)
-        if name not in self.links:
-            raise BackendError(f"stack is not up: link {name} has no proxy", hint="run `drill stack up` first")
-        return self.links[name]
 
     def mode(self) -> str | None:
         if self.stack.mode is None:
@@ -880,9 +844,11 @@ def reap_dead_runs() -> list[str]:
     client = docker_client()
     try:
         projects: dict[str, str] = {}
-        for kind in (client.containers.list(all=True, filters={"label": LABEL_RUN_ID}),
-                     client.networks.list(filters={"label": LABEL_RUN_ID}),
-                     client.volumes.list(filters={"label": LABEL_RUN_ID})):
+        for kind in (
+            client.containers.list(all=True, filters={"label": LABEL_RUN_ID}),
+            client.networks.list(filters={"label": LABEL_RUN_ID}),
+            client.volumes.list(filters={"label": LABEL_RUN_ID}),
+        ):
             for obj in kind:
                 labels = obj.attrs.get("Labels") or (obj.attrs.get("Config") or {}).get("Labels") or {}
                 project, run_dir = labels.get(LABEL_PROJECT), labels.get(LABEL_RUN_DIR, "")

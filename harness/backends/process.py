@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.base import CommandResult, Endpoint, LinkInfo, ServiceState
+from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
 from harness.commands import run_command
 from harness.errors import BackendError, DrillError, PortInUse, ServiceStartError, StackFileError
 from harness.stack import PLACEHOLDER, ServiceSpec, StackDescription, load_stack, render
@@ -34,7 +34,6 @@ from harness.tools import PROJECT_ROOT, find_tool, search_path
 from harness.toxiproxy import ToxiproxyAdapter
 
 STATE_FILE = "stack.json"
-LOOPBACK = "127.0.0.1"
 
 
 @dataclass
@@ -64,7 +63,7 @@ def _proc_stat(pid: int) -> tuple[str, str] | None:
     return fields[0], fields[19]
 
 
-class ProcessBackend:
+class ProcessBackend(StackAddresses):
     """A stack of local processes described by a :class:`StackDescription`."""
 
     name = "process"
@@ -89,41 +88,6 @@ class ProcessBackend:
         self._toxiproxy: ToxiproxyAdapter | None = None
 
     # --- paths and addresses ------------------------------------------------------------------
-
-    @property
-    def workdir(self) -> Path:
-        return self.run_dir / "workdir"
-
-    @property
-    def toxiproxy(self) -> ToxiproxyAdapter:
-        if self._toxiproxy is None:
-            services = self.stack.services_with_role("toxiproxy")
-            if not services:
-                raise StackFileError(
-                    "the stack has links but no service with 'x-drill.role: toxiproxy'", location=str(self.stack.path)
-                )
-            ep = self.endpoint(services[0].name, next(iter(services[0].ports)))
-            self._toxiproxy = ToxiproxyAdapter(ep.host, ep.port)
-        return self._toxiproxy
-
-    def endpoint(self, service: str, port_name: str) -> Endpoint:
-        spec = self.stack.service(service)
-        if port_name not in spec.ports:
-            raise StackFileError(
-                f"service '{service}' has no port named '{port_name}'",
-                location=f"{self.stack.path}:{spec.line}",
-                hint=f"its ports: {', '.join(spec.ports) or 'none'}",
-            )
-        key = f"{service}.{port_name}"
-        if key not in self.ports:
-            raise BackendError(f"stack is not up: no port assigned to {key}", hint="run `drill stack up` first")
-        return Endpoint(service, port_name, LOOPBACK, self.ports[key])
-
-    def link(self, name: str) -> LinkInfo:
-        self.stack.link(name)
-        if name not in self.links:
-            raise BackendError(f"stack is not up: link {name} has no proxy", hint="run `drill stack up` first")
-        return self.links[name]
 
     def log_path(self, service: str) -> Path:
         spec = self.stack.service(service)
