@@ -21,11 +21,9 @@ from __future__ import annotations
 import re
 import shlex
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.backends import create_backend
@@ -95,6 +93,7 @@ class Drill:
         self.faults: list[Fault] = []
         self.last_command: CommandResult | None = None
         self.remembered: dict[str, Any] = {}
+        self._log_marks: dict[str, int] | None = None  # log sizes when the first fault went in
 
     # --- faults -------------------------------------------------------------------------------------
 
@@ -102,6 +101,8 @@ class Drill:
         """Apply ``fault`` (built with ``ctx=drill.ctx``); it is rolled back at the latest in ``close()``."""
         if fault.ctx is not self.ctx:
             raise InputError(f"fault {fault.describe()} was not built with this drill's context (ctx=drill.ctx)")
+        if self._log_marks is None:
+            self._log_marks = {s: self._log_size(s) for s in self.backend.stack.services}
         self.faults.append(fault)
         fault.inject()
         if self.dry_run is not None:
@@ -135,6 +136,16 @@ class Drill:
 
     def fault_records(self) -> list[dict[str, object]]:
         return [f.record() | {"description": f.describe(), "state": f.state.value} for f in self.faults]
+
+    def log_mark(self, service: str) -> int:
+        """Byte offset in ``service``'s log where this drill's first fault began (0 before any fault)."""
+        return 0 if self._log_marks is None else self._log_marks.get(service, 0)
+
+    def _log_size(self, service: str) -> int:
+        try:
+            return self.backend.log_path(service).stat().st_size
+        except OSError:
+            return 0
 
     # --- waiting --------------------------------------------------------------------------------------
 
@@ -235,8 +246,4 @@ class Drill:
         print(f"  [dry-run] {line}", file=sys.stdout, flush=True)
 
 
-def elapsed_since(t0: float) -> float:
-    return time.monotonic() - t0
-
-
-__all__ = ["Drill", "open_backend", "elapsed_since", "Path"]
+__all__ = ["Drill", "open_backend"]

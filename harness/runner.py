@@ -14,7 +14,6 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import DrillError
 from harness.journal import load_journal
 from harness.stack import PLACEHOLDER, load_stack
 from harness.tools import PROJECT_ROOT, find_tool
@@ -176,4 +175,4 @@ def print_summary(journal: dict[str, Any], console: Console) -> None:
     console.print(", ".join(f"{n} {s}" for s, n in sorted(totals.items())) or "no scenarios ran")
 
 
-__all__ = ["DrillError", "run_drills", "print_summary", "preflight"]
+__all__ = ["run_drills", "print_summary", "preflight"]

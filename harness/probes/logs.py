@@ -68,7 +68,10 @@ class LogMatch(Probe):
 
     name = "log_line"
 
-    def __init__(self, path: Path | str, pattern: str, *, count: int = 1, from_start: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, pattern: str, *, count: int = 1, from_start: bool = False, offset: int | None = None
+    ) -> None:
+        """Match lines appended after construction (default), from the start, or from byte ``offset``."""
         try:
             self.regex = re.compile(pattern)
         except re.error as exc:
@@ -85,7 +88,9 @@ class LogMatch(Probe):
         self._lines_seen = 0
         self._last_line = ""
         self._notes: list[str] = []
-        if not from_start:
+        if offset is not None:
+            self._offset = offset
+        elif not from_start:
             try:
                 st = self.path.stat()
             except FileNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from pytest_bdd import given, parsers, then, when
@@ -48,16 +49,10 @@ def market_drops(drill: Drill, pct: int, bars: int) -> None:
 
 @then(parsers.parse('the trading engine log shows "{text}" within {seconds:d} seconds'))
 def engine_log_shows(drill: Drill, text: str, seconds: int) -> None:
-    """A line containing TEXT appears in the engine's log (artifacts/logs/latest.log) after the fault."""
+    """A line containing TEXT appears in the engine's log (artifacts/logs/latest.log) after the first fault."""
     service = workdir_service(drill.backend)
-    probe = LogMatch(drill.backend.log_path(service), _literal(text), from_start=True)
+    probe = LogMatch(drill.backend.log_path(service), re.escape(text), offset=drill.log_mark(service))
     drill.expect(probe, within=seconds, service=service, label=f"log: {text}")
-
-
-def _literal(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 @then(parsers.parse("no new order is sent for {seconds:d} seconds"))

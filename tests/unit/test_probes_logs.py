@@ -114,3 +114,16 @@ def test_parse_log_line_tolerates_non_json() -> None:
 def test_registered_and_described(tmp_path: Path) -> None:
     assert PROBES["log_line"] is LogMatch
     assert LogMatch(tmp_path / "a.log", "x", count=2).describe() == f"2 lines matching /x/ in {tmp_path / 'a.log'}"
+
+
+def test_offset_starts_matching_at_a_byte_position(tmp_path: Path) -> None:
+    """A drill matches only what its service wrote after the fault: lines before the mark never count."""
+    log = tmp_path / "latest.log"
+    log.write_text('{"msg": "Kill switch activated (yesterday)"}\n')
+    mark = log.stat().st_size
+    probe = LogMatch(log, "Kill switch activated", offset=mark)
+    assert not probe().ok
+    with log.open("a") as fh:
+        fh.write('{"msg": "Kill switch activated (now)"}\n')
+    obs = probe()
+    assert obs.ok and "now" in obs.observed
