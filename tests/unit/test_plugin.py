@@ -96,16 +96,13 @@ def test_a_live_stack_is_refused_before_anything_starts(
     assert "refusing to inject a fault into stack 'mockstack': its mode is live" in result.stdout.str()
 
 
-def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(CONFTEST)
-    (pytester.path / "bad.feature").write_text(
-        "Feature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
-        '    When the on-call runs "rm -rf /"\n    Then the trading engine reports mode "lab"\n'
-    )
+def dry_run_feature(pytester: pytest.Pytester, conftest: str, feature: str, report: Path) -> pytest.RunResult:
+    """Bind one feature text in a pytester dir and run it as a dry run with a journal in ``report``."""
+    pytester.makeconftest(conftest)
+    (pytester.path / "drill.feature").write_text(feature)
     pytester.makepyfile(test_drills="from pytest_bdd import scenarios\nscenarios('.')\n")
     pytester.makeini("[pytest]\nbdd_features_base_dir = .\n")
-    report = pytester.path / "report"
-    result = run(
+    return run(
         pytester,
         "--dry-run",
         "--stack-file",
@@ -114,6 +111,17 @@ def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest
         str(report),
         "--run-dir",
         str(pytester.path / "runs"),
+    )
+
+
+def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest.Pytester) -> None:
+    report = pytester.path / "report"
+    result = dry_run_feature(
+        pytester,
+        CONFTEST,
+        "Feature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
+        '    When the on-call runs "rm -rf /"\n    Then the trading engine reports mode "lab"\n',
+        report,
     )
     result.assert_outcomes(failed=1)
     assert "'rm -rf /' is not an operator command of this stack" in result.stdout.str()
@@ -125,7 +133,7 @@ def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest
 def test_a_scenario_is_in_the_journal_as_running_while_it_runs(pytester: pytest.Pytester) -> None:
     """A run killed mid-scenario must leave a journal that says where it stopped."""
     report = pytester.path / "report"
-    pytester.makeconftest(
+    conftest = (
         CONFTEST
         + "import json\nfrom pytest_bdd import then\n"
         + "@then('the journal on disk says this scenario is running')\n"
@@ -133,20 +141,7 @@ def test_a_scenario_is_in_the_journal_as_running_while_it_runs(pytester: pytest.
         + f"    sc = json.loads(open({str(report / 'journal.json')!r}).read())['scenarios']\n"
         + "    assert [s['status'] for s in sc] == ['running'], sc\n"
     )
-    (pytester.path / "j.feature").write_text(
-        "Feature: F\n  Scenario: S\n    Then the journal on disk says this scenario is running\n"
-    )
-    pytester.makepyfile(test_drills="from pytest_bdd import scenarios\nscenarios('.')\n")
-    pytester.makeini("[pytest]\nbdd_features_base_dir = .\n")
-    result = run(
-        pytester,
-        "--dry-run",
-        "--stack-file",
-        str(ROOT / "docker-compose.yml"),
-        "--drill-report",
-        str(report),
-        "--run-dir",
-        str(pytester.path / "runs"),
-    )
+    feature = "Feature: F\n  Scenario: S\n    Then the journal on disk says this scenario is running\n"
+    result = dry_run_feature(pytester, conftest, feature, report)
     result.assert_outcomes(passed=1)
     assert json.loads((report / "journal.json").read_text())["scenarios"][0]["status"] == "passed"
