@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench_stack import time_up_down  # noqa: I001 - sibling script, run from bench/ or the project root
+
 from harness.backends.docker import DockerBackend, engine_available
-from harness.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ("drill-mockstack:local", "drill-toxiproxy:local", "drill-prometheus:local", "drill-alertmanager:local",
@@ -49,24 +49,7 @@ def main() -> None:
     took, rc = timed(["bash", "scripts/build-images.sh"])
     print(f"image build, cached (nothing changed): {took:.1f}s (exit {rc})")
 
-    stack = load_stack(ROOT / "docker-compose.yml")
-    ups: list[float] = []
-    downs: list[float] = []
-    for i in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="bench-docker-") as tmp:
-            backend = DockerBackend(stack, Path(tmp) / "run")
-            t0 = time.monotonic()
-            backend.up()
-            up = time.monotonic() - t0
-            t1 = time.monotonic()
-            backend.down()
-            down = time.monotonic() - t1
-        ups.append(up)
-        downs.append(down)
-        print(f"round {i + 1}: docker stack up to all-healthy {up:.2f}s ({len(stack.services)} containers), "
-              f"down {down:.2f}s")
-    print(f"docker stack up: p50 {statistics.median(ups):.2f}s max {max(ups):.2f}s; "
-          f"down p50 {statistics.median(downs):.2f}s")
+    time_up_down(DockerBackend, args.rounds, "docker stack")
 
     drill = str(Path(sys.executable).parent / "drill")
     for backend_name in ("process", "docker"):

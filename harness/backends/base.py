@@ -7,12 +7,14 @@ only ever use this interface, never a backend's internals.
 from __future__ import annotations
 
 import enum
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from harness.errors import BackendError, StackFileError
-from harness.stack import StackDescription
+from harness.stack import ServiceSpec, StackDescription
 from harness.toxiproxy import ToxiproxyAdapter
 
 LOOPBACK = "127.0.0.1"
@@ -174,3 +176,16 @@ class StackAddresses:
         if name not in self.links:
             raise BackendError(f"stack is not up: link {name} has no proxy", hint="run `drill stack up` first")
         return self.links[name]
+
+    def _healthy(self, spec: ServiceSpec) -> tuple[bool, str]:
+        """(healthy, what was observed) for the service's declared health endpoint, asked from the host."""
+        if spec.health is None:
+            return True, "no health endpoint"
+        url = f"{self.endpoint(spec.name, spec.health.port).url}{spec.health.path}"
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as resp:
+                return resp.status == 200, f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            return False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+        except (OSError, ValueError) as exc:
+            return False, f"unreachable: {exc}"

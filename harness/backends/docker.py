@@ -38,8 +38,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +53,7 @@ from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceStat
 from harness.backends.process import free_port
 from harness.commands import run_command
 from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceStartError, StackFileError, ToolMissing
-from harness.stack import ServiceSpec, StackDescription, load_stack
+from harness.stack import StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
 
 STATE_FILE = "stack.json"
@@ -517,18 +515,6 @@ class DockerBackend(StackAddresses):
         return container
 
     # --- health ----------------------------------------------------------------------------------------
-
-    def _healthy(self, spec: ServiceSpec) -> tuple[bool, str]:
-        if spec.health is None:
-            return True, "no health endpoint"
-        url = f"{self.endpoint(spec.name, spec.health.port).url}{spec.health.path}"
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                return resp.status == 200, f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            return False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
-        except (OSError, ValueError) as exc:
-            return False, f"unreachable: {exc}"
 
     def _start_failure(self, name: str, why: str) -> ServiceStartError:
         tail = self.log_tail(name, 15)

@@ -19,8 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -260,24 +258,6 @@ class ProcessBackend(StackAddresses):
         proc = self._procs[spec.name]
         proc.pid, proc.popen, proc.intended = popen.pid, popen, ServiceState.RUNNING
         proc.start_time = stat[1] if stat else None
-
-    def _health_url(self, spec: ServiceSpec) -> str | None:
-        if spec.health is None:
-            return None
-        return f"{self.endpoint(spec.name, spec.health.port).url}{spec.health.path}"
-
-    def _healthy(self, spec: ServiceSpec) -> tuple[bool, str]:
-        url = self._health_url(spec)
-        if url is None:
-            return True, "no health endpoint"
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as resp:
-                return resp.status == 200, f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            body = exc.read()[:300].decode(errors="replace")
-            return False, f"HTTP {exc.code}: {body}"
-        except (OSError, ValueError) as exc:
-            return False, f"unreachable: {exc}"
 
     def _start_failure(self, name: str, why: str) -> DrillError:
         tail = self.log_tail(name, 15)
