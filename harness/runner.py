@@ -15,8 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.journal import load_journal
+from harness.project import DrillProject, binding_module
 from harness.stack import PLACEHOLDER, load_stack
-from harness.tools import PROJECT_ROOT, find_tool
+from harness.tools import find_tool
 
 PYTEST_TO_EXIT = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2, 5: 5}
 
@@ -78,6 +79,7 @@ def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
 
 def run_drills(
     *,
+    project: DrillProject,
     features: list[Path],
     marker: str | None,
     backend: str,
@@ -91,17 +93,19 @@ def run_drills(
     console: Console,
 ) -> int:
     preflight(stack_file, backend, dry_run)
+    project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
+    module = binding_module(features, report_dir / ".drill")
     args = [
-        str(PROJECT_ROOT / "scenarios"),
+        str(module),
         "--rootdir",
-        str(PROJECT_ROOT),
+        str(project.root),
         "-c",
-        str(PROJECT_ROOT / "pyproject.toml"),
+        str(module.parent / "pytest.ini"),
         "-p",
         "no:cacheprovider",
-        "-o",
-        "addopts=",  # the project's addopts (-ra) need the terminal reporter, which is off by default here
         "--strict-markers",
+        "--drill-project",
+        str(project.root),
         "--backend",
         backend,
         "--stack-file",
@@ -111,8 +115,6 @@ def run_drills(
         "--run-dir",
         str(report_dir / "runs"),
     ]
-    for f in features:
-        args += ["--drill-feature", str(f.resolve())]
     if marker:
         args += ["-m", marker]
     if dry_run:

@@ -25,7 +25,7 @@ def test_the_project_features_are_clean(defs) -> None:  # type: ignore[no-untype
 def test_step_library_entries_have_docs_and_locations(defs) -> None:  # type: ignore[no-untyped-def]
     assert len(defs) > 30
     for d in defs:
-        assert d.where.startswith("scenarios/steps/"), d.where
+        assert d.where.startswith("harness/steps/"), d.where
         assert d.type in ("given", "when", "then")
 
 
