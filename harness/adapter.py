@@ -187,7 +187,7 @@ class TradingSpec:
                 f"x-drill.trading.faults.{name} is not declared, and this drill needs it "
                 f"({FAULT_ENDPOINTS[name]})",
                 location=self.where,
-                hint=f"add e.g. 'faults: {{{name}: {{service: <svc>, port: <port name>, path: /admin/...}}}}' "
+                hint=f"add e.g. 'faults: {{{name}: {{service: <svc>, port: <port name>, path: /...}}}}' "
                 f"under x-drill.trading",
             )
         return self.faults[name]
@@ -307,7 +307,8 @@ def _service_port(r: FieldReader, node: Any, fp: str, services: Mapping[str, Any
 def _path(r: FieldReader, node: Any, fp: str) -> str:
     path = r.string(node, "path", f"{fp}.path")
     if not path.startswith("/"):
-        raise r.fail(node, "path", f"{fp}.path", f"must start with '/', got {path!r}", "write e.g. /admin/orders")
+        raise r.fail(node, "path", f"{fp}.path", f"must start with '/', got {path!r}",
+                     "write the path part of the URL, e.g. /orders")
     return path
 
 
@@ -338,7 +339,7 @@ def _reading(
     if len(given) != 1:
         kinds = "file, http, url, command" + (", csv" if csv_ok else "")
         raise r.fail(node, None, rfp, f"needs exactly one source ({kinds}), got {len(given)}",
-                     "e.g. 'file: artifacts/state/positions.json' or 'http: {service: engine, port: http, "
+                     "e.g. 'file: state/holdings.json' or 'http: {service: engine, port: http, "
                      "path: /positions}'")
     kind = given[0]
     source: Source

@@ -15,9 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_bdd.parser import Feature, FeatureParser
-from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
-
+from harness.bdd import Feature, StepFunctionContext, parse_feature_file, step_definitions
 from harness.errors import FeatureError
 from harness.project import DrillProject, current_project
 
@@ -71,7 +69,7 @@ def feature_files(paths: Iterable[Path]) -> list[Path]:
 
 def parse_feature(path: Path) -> Feature:
     try:
-        return FeatureParser(str(path.parent), path.name).parse()
+        return parse_feature_file(path)
     except Exception as exc:  # the gherkin parser raises its own error types with line numbers
         raise FeatureError(f"cannot parse: {exc}", location=str(path), hint="fix the Gherkin syntax") from exc
 
@@ -108,7 +106,7 @@ def load_step_library(project: DrillProject | None = None) -> list[StepDef]:
     owners = (STEP_PACKAGE, *project.steps)
     harness_root = Path(pkg.__file__ or ".").resolve().parent.parent.parent
     defs: list[StepDef] = []
-    for ctx in list(step_function_context_registry.values()):
+    for ctx in step_definitions():
         func = ctx.step_func
         if not any(func.__module__ == o or func.__module__.startswith(o + ".") for o in owners):
             continue

@@ -13,6 +13,7 @@ Exit codes (documented in the README, stable):
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -100,7 +101,16 @@ def marker_expression(quarter: str | None, tags: str | None) -> str | None:
             )
         parts.append(q.lower())
     if tags:
-        parts.append(f"({tags.replace('@', '')})")
+        expression = tags.replace("@", "")
+        known = set(current_project().markers)
+        unknown = sorted({w for w in re.findall(r"[A-Za-z_][\w\-]*", expression) if w not in ("and", "or", "not")}
+                         - known)
+        if unknown:
+            raise click.BadParameter(
+                f"unknown tag(s) {', '.join(unknown)}; the tags of this drill project are: {', '.join(sorted(known))}",
+                param_hint="--tags",
+            )
+        parts.append(f"({expression})")
     return " and ".join(parts) or None
 
 

@@ -137,10 +137,10 @@ def _settings(config: pytest.Config) -> DrillSettings:
 
 def _scenario_of(item: pytest.Item) -> Any:
     """The pytest-bdd scenario template behind a test item, or None for ordinary tests."""
-    from pytest_bdd.scenario import scenario_wrapper_template_registry
+    from harness.bdd import scenario_of_test
 
     obj = getattr(item, "obj", None)
-    return scenario_wrapper_template_registry.get(obj) if obj is not None else None
+    return scenario_of_test(obj) if obj is not None else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -186,7 +186,7 @@ class FileCorruption(Fault):
         if Path(path).is_absolute() or ".." in Path(path).parts:
             raise InputError(
                 f"file path must be relative to the stack's working directory, without '..'; got {path!r}",
-                hint="write e.g. artifacts/state/positions.json",
+                hint="write a path relative to the stack's working directory, e.g. state/orders.csv",
             )
         self.path = path
         self.mode = check_choice("mode", mode, FILE_MODES)
@@ -215,7 +215,7 @@ class FileCorruption(Fault):
     @property
     def expected_effect(self) -> str:
         if self.mode == "duplicate_csv_rows":
-            return "duplicate rows are detected (e.g. `traderunner orders duplicates` exits 1)"
+            return "duplicate rows are detected (the stack's order-duplicates check fails)"
         return "readers of the file detect the corruption and refuse it with a clear error"
 
     def params(self) -> dict[str, ParamValue]:
