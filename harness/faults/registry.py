@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import entry_points
 
 from harness.errors import FaultError, InputError
@@ -58,6 +59,11 @@ def fault_class(kind: str, module: str | None = None) -> type[Fault] | None:
     if kind in FAULTS:
         return FAULTS[kind]
     if module:
+        from harness.project import current_project
+
+        root = str(current_project().root)  # a team's fault module lives in its drill project
+        if root not in sys.path:
+            sys.path.insert(0, root)
         try:
             importlib.import_module(module)
         except Exception as exc:  # the team's module: name it, never hide why it failed

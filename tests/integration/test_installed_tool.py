@@ -26,10 +26,10 @@ Feature: The team's own drill
 
   Scenario: The kill switch is tripped by hand; the team's own step checks the engine
     Given the trading stack is running in lab mode
+    Then the trading engine answers its health check within 10 seconds
     When the on-call trips the kill switch by hand because "team drill"
     Then a P0 alert "KillSwitchActive" fires within 20 seconds
     And the kill switch is still active
-    And the trading engine answers its health check within 10 seconds
 """
 
 
@@ -86,9 +86,15 @@ def test_a_team_project_from_drill_init_lints_and_runs(installed: Path, tmp_path
 
     drill = run([str(installed / "drill"), "run", "--report", str(team / "report")], cwd=team, env=env, timeout=600)
     out = drill.stdout + drill.stderr
-    assert drill.returncode == 0, out[-4000:]
+    assert drill.returncode == 0, out[:3000] + "\n...\n" + out[-1500:]
     assert "1 passed" in out and "Traceback" not in out
     assert (team / "report" / "report.html").is_file()
+
+    # every other command works from the team's directory, on the team's project
+    for argv in (["list"], ["report", str(team / "report")], ["docs"], ["coverage"], ["plan"]):
+        r = run([str(installed / "drill"), *argv], cwd=team, env=env, timeout=120)
+        assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, (argv, r.stdout[-1500:], r.stderr)
+    assert "The team's own drill" in run([str(installed / "drill"), "list"], cwd=team, env=env, timeout=60).stdout
 
 
 def test_bad_team_input_is_answered_without_a_traceback(installed: Path, tmp_path: Path) -> None:
