@@ -29,6 +29,7 @@ Feature: Broker connection lost
       | stops answering         |
       | resets every connection |
 
+  @p1
   Scenario: A silent network stall is reported as a connection timeout
     When the broker link stops answering
     Then the trading engine log shows "Connection timeout" within 5 seconds

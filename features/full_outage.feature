@@ -27,3 +27,4 @@ Feature: Full system failure
     Then every service is healthy within 30 seconds
     And no acknowledged order was lost
     And no order was filled twice
+    And the recovery meets an RTO of 60 seconds

@@ -11,6 +11,7 @@ Feature: High latency and order rejections
     Then a P1 alert "OrderRejectionRateHigh" fires within 30 seconds
     When the broker's reject rate is restored
     Then the "OrderRejectionRateHigh" alert resolves within 60 seconds
+    And the recovery meets an RTO of 90 seconds
 
   Scenario Outline: Order latency above the SLO (<cause>) is detected
     When <cause>

@@ -12,6 +12,7 @@ Feature: Dashboard unavailable and metrics collection failing
     Then a P2 alert "DashboardUnavailable" fires within 10 seconds
     When the on-call restarts the dashboard
     Then the "DashboardUnavailable" alert resolves within 20 seconds
+    And the recovery meets an RTO of 40 seconds
 
   Scenario: Metrics collection stops: the Watchdog goes silent
     Given the "Watchdog" alert is firing
@@ -19,3 +20,4 @@ Feature: Dashboard unavailable and metrics collection failing
     Then the "Watchdog" alert disappears within 20 seconds
     When Prometheus is thawed
     Then the "Watchdog" alert fires again within 15 seconds
+    And the recovery meets an RTO of 45 seconds

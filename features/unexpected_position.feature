@@ -18,3 +18,4 @@ Feature: Unexpected position
     When the on-call follows runbook step 4 of "Unexpected Position"
     Then the trading engine's positions match the broker's
     And the "UnexpectedPosition" alert resolves within 15 seconds
+    And the recovery meets an RTO of 60 seconds

@@ -48,6 +48,11 @@ class StepDef:
 class LintProblem:
     location: str
     message: str
+    level: str = "error"  # error (drill lint exits 2) | warning (printed; the features still pass)
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error"
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -140,6 +145,7 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
             for tag in sorted(set(sc.tags) - markers):
                 problems.append(LintProblem(f"{path}:{sc.line_number}", f"tag @{tag} is not a registered marker"))
             rendered = _rendered_steps(sc)
+            problems.extend(_meaning_problems(path, feature, sc, rendered))
             for step_type, text, line in rendered:
                 where = f"{path}:{line}"
                 matches = [d for d in defs if d.type in (step_type, "step") and d.context.parser.is_matching(text)]
@@ -156,6 +162,35 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
                             LintProblem(where, f"deadline '{m.group(0)}' is not a number of {m.group('unit')}")
                         )
     return problems
+
+
+def _meaning_problems(
+    path: Path, feature: Feature, sc: object, rendered: list[tuple[str, str, int]]
+) -> list[LintProblem]:
+    """Severity tag vs the alert the scenario asserts; a recovery without an RTO target."""
+    from harness.step_meaning import asserted_severity, has_recovery, rto_target_s, tag_severity
+
+    line = sc.line_number  # type: ignore[attr-defined]
+    name = sc.name  # type: ignore[attr-defined]
+    where = f"{path}:{line}"
+    texts = [text for _, text, _ in rendered]
+    out: list[LintProblem] = []
+    tagged = tag_severity(sc.tags) or tag_severity(feature.tags)  # type: ignore[attr-defined]
+    asserted = asserted_severity(texts)
+    if tagged and asserted and tagged != asserted:
+        out.append(LintProblem(
+            where,
+            f"severity: scenario '{name}' is tagged @{tagged.lower()} but its first alert step asserts a "
+            f"{asserted} alert; reports show {asserted}. Tag the scenario @{asserted.lower()} or fix the alert step",
+        ))
+    if has_recovery(texts) and rto_target_s(texts) is None:
+        out.append(LintProblem(
+            where,
+            f"no RTO: scenario '{name}' has a recovery step but states no RTO target; "
+            'add "And the recovery meets an RTO of N seconds" after its recovery',
+            level="warning",
+        ))
+    return out
 
 
 def _rendered_steps(sc: object) -> list[tuple[str, str, int]]:

@@ -40,7 +40,7 @@ class ScenarioRecord:
     scenario: str
     line: int
     tags: list[str]
-    status: str = "running"  # running | passed | failed | skipped | error
+    status: str = "running"  # running | passed | failed | skipped | error | planned (dry run) | interrupted
     duration_s: float = 0.0  # the scenario's steps (pytest "call"), including its stack start
     stack_up_s: float = 0.0  # starting its fresh stack (happens during the first step that needs it)
     teardown_s: float = 0.0  # rolling back faults and stopping the stack
@@ -49,12 +49,16 @@ class ScenarioRecord:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     timeline: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    index: int = -1  # position in the run's collection: merged xdist journals list scenarios in this order
     roles: dict[str, str] = field(default_factory=dict)  # GameDay: role -> person
     lessons: str | None = None  # GameDay: lessons learned typed at the end
 
     @property
     def severity(self) -> str:
-        return next((t.upper() for t in sorted(self.tags) if t in ("p0", "p1", "p2", "p3")), "")
+        """What the scenario asserts (its first alert's severity), falling back to its tag."""
+        from harness.step_meaning import severity
+
+        return severity(self.tags, (s.text for s in self.steps))
 
     @property
     def quarter(self) -> str:
@@ -97,6 +101,7 @@ class Journal:
     command: str = field(default_factory=command_line)
     scenarios: list[ScenarioRecord] = field(default_factory=list)
     finished: bool = False
+    interrupted: bool = False  # Ctrl-C / SIGTERM: its scenarios say where they stopped
     mode: str = "run"  # run (drill run) | gameday (drill gameday)
 
     def write(self) -> None:
@@ -110,6 +115,7 @@ class Journal:
             "command": self.command,
             "started_at": self.started_at,
             "finished": self.finished,
+            "interrupted": self.interrupted,
             "scenarios": [asdict(s) for s in self.scenarios],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,8 @@ _STEP_START = pytest.StashKey[float]()
 _DRILL = pytest.StashKey[Any]()
 _JOURNAL = pytest.StashKey[Journal]()
 _STACK_UP = pytest.StashKey[float]()
+_STEP = pytest.StashKey[Any]()
+SCENARIO_PROPERTY = "drill_scenario"  # user property: the scenario's name with its Examples values filled in
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,21 @@ def _scenario_of(item: pytest.Item) -> Any:
     return scenario_of_test(obj) if obj is not None else None
 
 
+def scenario_title(item: pytest.Item) -> str | None:
+    """The scenario's name as the feature says it, Examples values filled in; None for ordinary tests."""
+    template = _scenario_of(item)
+    if template is None:
+        return None
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example", {}) if callspec is not None else {}
+    return str(template.render(example).name) if example else str(template.name)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # progress lines (also those of xdist workers) name the scenario as the feature does
+        title = scenario_title(item)
+        if title is not None:
+            item.user_properties.append((SCENARIO_PROPERTY, title))
     wanted = {p for p in _settings(config).features}
     if not wanted:
         return
@@ -190,6 +206,13 @@ def drill(request: pytest.FixtureRequest, drill_settings: DrillSettings, drill_b
 # --- journal: steps, verdicts, measurements --------------------------------------------------------
 
 
+def _collection_index(node: pytest.Item) -> int:
+    try:
+        return node.session.items.index(node)
+    except ValueError:
+        return -1
+
+
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
     tags = sorted(set(feature.tags) | set(scenario.tags))
     record = ScenarioRecord(
@@ -199,6 +222,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature: Any, sce
         scenario=scenario.name,
         line=scenario.line_number,
         tags=tags,
+        index=_collection_index(request.node),
     )
     request.node.stash[_RECORD] = record
     journal = request.config.stash.get(_JOURNAL, None)
@@ -211,16 +235,17 @@ def pytest_bdd_before_step(
     request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any
 ) -> None:
     request.node.stash[_STEP_START] = time.monotonic()
+    request.node.stash[_STEP] = step  # an interrupted run's journal names the step it stopped in
     drill = request.node.stash.get(_DRILL, None)
     if drill is not None and drill.ctx.safety is not None:
         drill.ctx.safety.check_halt(drill.backend.run_dir)  # `drill halt` stops a drill between steps
 
 
-def _step_record(request: pytest.FixtureRequest, step: Any, status: str, error: str | None = None) -> None:
-    record = request.node.stash.get(_RECORD, None)
+def _step_record(node: pytest.Item, step: Any, status: str, error: str | None = None) -> None:
+    record = node.stash.get(_RECORD, None)
     if record is None:
         return
-    started = request.node.stash.get(_STEP_START, time.monotonic())
+    started = node.stash.get(_STEP_START, time.monotonic())
     record.steps.append(
         StepRecord(step.keyword, step.name, step.line_number, status, round(time.monotonic() - started, 3), error)
     )
@@ -229,7 +254,8 @@ def _step_record(request: pytest.FixtureRequest, step: Any, status: str, error: 
 def pytest_bdd_after_step(
     request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, step_func: Any, step_func_args: Any
 ) -> None:
-    _step_record(request, step, "passed")
+    planned = request.config.getoption("--dry-run")  # a dry run only described the step
+    _step_record(request.node, step, "planned" if planned else "passed")
 
 
 def pytest_bdd_step_error(
@@ -241,13 +267,13 @@ def pytest_bdd_step_error(
     step_func_args: Any,
     exception: Exception,
 ) -> None:
-    _step_record(request, step, "failed", str(exception))
+    _step_record(request.node, step, "failed", str(exception))
 
 
 def pytest_bdd_step_func_lookup_error(
     request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, exception: Exception
 ) -> None:
-    _step_record(request, step, "undefined", f"no step definition matches: {step.keyword} {step.name}")
+    _step_record(request.node, step, "undefined", f"no step definition matches: {step.keyword} {step.name}")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -267,6 +293,8 @@ def pytest_runtest_makereport(
         record.teardown_s = duration
     if report.when == "call" or (report.when == "setup" and report.failed):
         record.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
+        if record.status == "passed" and item.config.getoption("--dry-run"):
+            record.status = "planned"  # a dry run touched nothing: nothing passed
         if report.failed:
             record.error = _short_error(report)
     if report.when == "teardown":
@@ -303,8 +331,25 @@ def _finish(item: pytest.Item, record: ScenarioRecord) -> None:
         journal.write()
 
 
+@pytest.hookimpl(trylast=True)  # after pytest tore the fixtures down: every fault is rolled back by now
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    for item in session.items:
+        record = item.stash.get(_RECORD, None)
+        if record is not None and record.status == "running":
+            _interrupted(item, record)
     journal = session.config.stash.get(_JOURNAL, None)
     if journal is not None:
-        journal.finished = True
+        journal.finished = not interrupted
+        journal.interrupted = interrupted
         journal.write()
+
+
+def _interrupted(item: pytest.Item, record: ScenarioRecord) -> None:
+    """A scenario the run stopped in (Ctrl-C, SIGTERM): the step it stopped in, its faults, its timeline."""
+    step = item.stash.get(_STEP, None)
+    if step is not None and step.line_number not in {s.line for s in record.steps}:
+        _step_record(item, step, "interrupted", "the run was interrupted during this step")
+    record.status = "interrupted"
+    record.error = record.error or "interrupted: the run stopped during this scenario"
+    _finish(item, record)

@@ -3,47 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from harness.project import current_project
-
-P = ParamSpec("P")
-R = TypeVar("R")
-EXIT_FAILED = 1
-# harness.cli imports this module to register its commands: its helpers are looked up at call time.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-
-
-def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """harness.cli.friendly_errors, resolved when the command runs (no import cycle)."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from harness.cli import friendly_errors as wrap
-
-        return wrap(fn)(*args, **kwargs)
-
-    return wrapper
-
-
-def default_features() -> Path:
-    return current_project().features
-
-
-def default_runs() -> Path:
-    return current_project().reports
-
-
-def default_stack_file() -> Path:
-    return current_project().stack
+from harness.cli_shared import (
+    EXIT_FAILED,
+    backend_option,
+    console,
+    default_features,
+    default_runs,
+    default_stack_file,
+    friendly_errors,
+    stack_file_option,
+)
 
 
 @click.command("report")
@@ -111,8 +86,8 @@ def plan(runs_dir: Path | None, runbook: Path | None) -> None:
 @click.command("gameday")
 @click.argument("quarter")
 @click.option("--auto", is_flag=True, help="the harness plays the on-call (ends the fault, runs the recovery commands)")
-@click.option("--stack-file", type=click.Path(path_type=Path), default=None, help="default: ./docker-compose.yml")
-@click.option("--backend", default="process", show_default=True)
+@stack_file_option
+@backend_option
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
               help="default: runs/gameday-<quarter>-<time>")
 @click.option("--runbook", type=click.Path(path_type=Path), default=None,
@@ -122,10 +97,11 @@ def plan(runs_dir: Path | None, runbook: Path | None) -> None:
               "observer, reporter)")
 @click.option("--max-minutes", type=float, default=15.0, show_default=True,
               help="end the drill if not recovered by then")
-def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str, report_dir: Path | None,
+def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str | None, report_dir: Path | None,
             runbook: Path | None, rto_s: float | None, roles: tuple[str, ...], max_minutes: float) -> None:
     """GameDay: the quarterly drill with people in the loop (Q1..Q4)."""
     from harness.gameday import ROLES, Options, quarter_drill, run_gameday
+    from harness.project import current_project
     from harness.report.runbook_text import find_runbook
 
     @friendly_errors
@@ -142,7 +118,7 @@ def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str, rep
         target = (report_dir or default_runs() / f"gameday-{spec.quarter.lower()}-{stamp}").resolve()
         options = Options(
             quarter=spec.quarter, auto=auto, stack_file=(stack_file or default_stack_file()).resolve(),
-            backend=backend, report_dir=target, runbook=find_runbook(runbook), rto_s=rto_s, roles=named,
+            backend=backend or current_project().backend, report_dir=target, runbook=find_runbook(runbook), rto_s=rto_s, roles=named,
             max_s=max_minutes * 60,
         )
         return run_gameday(options)

@@ -24,7 +24,7 @@ def _tags(tags: tuple[str, ...], line: int) -> list[dict[str, Any]]:
 def _element(sc: Scenario) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     for st in sc.steps:
-        status = st.status if st.status in STATUSES else "failed"
+        status = "skipped" if st.status == "planned" else st.status if st.status in STATUSES else "failed"
         result: dict[str, Any] = {"status": status}
         if status not in ("skipped", "undefined"):
             result["duration"] = int(round(st.duration_s * 1e9))

@@ -18,7 +18,8 @@ from pathlib import Path
 from harness.catalog import parse_feature
 from harness.errors import InputError
 from harness.report.html import CSS, rto_text
-from harness.report.model import QUARTERS, SEVERITIES, Run, Scenario, load_run, slug
+from harness.report.model import QUARTERS, Run, Scenario, load_run, slug
+from harness.step_meaning import SEVERITY_TAGS as SEVERITIES
 
 
 def sections() -> tuple[tuple[str, str], ...]:

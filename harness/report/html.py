@@ -37,7 +37,7 @@ th{background:#f0f0f0}
 .meta td:first-child{font-weight:600;color:#555}
 .v{font-weight:700;padding:.1rem .45rem;border-radius:.3rem;color:#fff;white-space:nowrap}
 .v-passed,.v-met{background:#2e7d32}.v-failed,.v-error,.v-missed{background:#c62828}
-.v-interrupted{background:#6d4c41}.v-skipped,.v-not-measured,.v-no-target{background:#757575}
+.v-interrupted{background:#6d4c41}.v-planned{background:#1565c0}.v-skipped,.v-no-recovery,.v-not-measured,.v-no-target{background:#757575}
 .v-for-people{background:#1565c0}
 .banner{padding:.7rem 1rem;border-radius:.4rem;margin:1rem 0;font-weight:600}
 .stopped{background:#fff3e0;border:1px solid #ef6c00}
@@ -62,16 +62,8 @@ def _s(value: float | None) -> str:
 
 
 def rto_text(sc: Scenario) -> tuple[str, str]:
-    """(RTO vs target, its verdict) for tables."""
-    rto = sc.rto
-    if rto is None:
-        return "-", "not measured"
-    target = "no target" if rto.target_s is None else f"target {rto.target_s:g}s"
-    if rto.target_s is None:
-        return f"{_s(rto.value_s)} ({target})", "no target" if rto.value_s is not None else "not measured"
-    if rto.value_s is None:
-        return f"not recovered ({target})", "missed"
-    return f"{_s(rto.value_s)} ({target})", "met" if rto.met else "missed"
+    """(RTO vs target, its verdict) for tables: :attr:`Scenario.rto_summary`."""
+    return sc.rto_summary
 
 
 # --- the timeline chart ----------------------------------------------------------------------------
@@ -243,10 +235,7 @@ def _scenario_html(sc: Scenario, anchor: str) -> str:
     error = f'<div class="err">{escape(sc.error)}</div>' if sc.error else ""
     stopped = ""
     if sc.interrupted:
-        last = sc.last_step
-        where = (f"after step <code>{escape(last.keyword)} {escape(last.text)}</code>" if last
-                 else "before its first step")
-        stopped = f'<div class="banner stopped">This scenario was interrupted {where}.</div>'
+        stopped = f'<div class="banner stopped">This scenario was interrupted {escape(sc.stopped_where)}.</div>'
     roles = ""
     if sc.roles:
         roles = "<p><b>Roles:</b> " + ", ".join(f"{escape(k)}: {escape(v)}" for k, v in sc.roles.items()) + "</p>"

@@ -52,12 +52,13 @@ def _testcase(sc: Scenario) -> ET.Element:
     elif sc.status == "error":
         ET.SubElement(case, "error", {"message": _failure_message(sc), "type": "DrillError"}).text = _details(sc)
     elif sc.interrupted:
-        last = sc.last_step
-        where = f" after step {last.keyword} {last.text}" if last else ""
-        ET.SubElement(case, "error", {"message": _clean(f"interrupted: the run stopped during this scenario{where}"),
+        where = sc.stopped_where
+        ET.SubElement(case, "error", {"message": _clean(f"interrupted: the run stopped during this scenario {where}"),
                                       "type": "Interrupted"}).text = _details(sc)
     elif sc.status == "skipped":
         ET.SubElement(case, "skipped", {"message": _clean(sc.error or "skipped")})
+    elif sc.status == "planned":
+        ET.SubElement(case, "skipped", {"message": "dry run: planned, not run"})
     out = [f"{e.offset_s - (sc.fault_origin or 0.0):+8.3f}s  {e.kind:<18} {e.label}" for e in sc.events]
     if out:
         ET.SubElement(case, "system-out").text = _clean("timeline (seconds from the fault):\n" + "\n".join(out))
@@ -76,7 +77,7 @@ def build_junit(run: Run) -> ET.ElementTree[ET.Element]:
             "tests": len(scs),
             "failures": sum(s.status == "failed" for s in scs),
             "errors": sum(s.status == "error" or s.interrupted for s in scs),
-            "skipped": sum(s.status == "skipped" for s in scs),
+            "skipped": sum(s.status in ("skipped", "planned") for s in scs),
         }
         t = sum(s.duration_s + s.teardown_s for s in scs)
         suite = ET.SubElement(root, "testsuite", {"name": feature, **{k: str(v) for k, v in counts.items()},

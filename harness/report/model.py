@@ -6,7 +6,9 @@ A report directory holds ``journal.json`` (a serial run, or the controller of an
 attributes, never journal dicts.
 
 A journal whose run crashed half-way says ``"finished": false``, and its last scenario may still be
-``"status": "running"``; :attr:`Run.stopped_at` says where it stopped.
+``"status": "running"``; an interrupted run (Ctrl-C, SIGTERM) marks the scenario it stopped in
+``"interrupted"`` with the step it stopped in. :attr:`Run.stopped_at` says where either stopped.
+A dry run's scenarios are ``"planned"``: nothing ran, so nothing passed.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pathlib import Path
 
 from harness.errors import InputError
 from harness.journal import JOURNAL_FILE, JOURNAL_VERSION
+from harness.step_meaning import ALERT_STEP, NO_RECOVERY, has_recovery
+from harness.step_meaning import severity as derive_severity
 
-SEVERITIES = ("p0", "p1", "p2", "p3")
 QUARTERS = ("q1", "q2", "q3", "q4")
-ALERT_STEP = re.compile(r'an? (?P<severity>P\d) alert "(?P<alert>[^"]+)" fires(?: within (?P<within>[\d.]+) seconds?)?')
+OK_STATUSES = ("passed", "skipped", "planned")
 OPERATOR_STEP = re.compile(r"^the on-call\b")
 
 
@@ -35,7 +38,7 @@ class Step:
     keyword: str
     text: str
     line: int
-    status: str  # passed | failed | skipped | undefined
+    status: str  # passed | failed | skipped | undefined | interrupted
     duration_s: float
     error: str | None
 
@@ -89,7 +92,7 @@ class Scenario:
     name: str
     line: int
     tags: tuple[str, ...]
-    status: str  # running | passed | failed | skipped | error
+    status: str  # running | passed | failed | skipped | error | planned | interrupted
     duration_s: float
     stack_up_s: float
     teardown_s: float
@@ -101,10 +104,35 @@ class Scenario:
     error: str | None
     roles: Mapping[str, str] = field(default_factory=dict)
     lessons: str | None = None
+    index: int = -1  # position in the run's collection (every xdist worker collects the same list)
 
     @property
     def severity(self) -> str:
-        return next((t.upper() for t in sorted(self.tags) if t in SEVERITIES), "")
+        """What the scenario asserts (its first alert's severity), falling back to its tag."""
+        return derive_severity(self.tags, (s.text for s in self.steps))
+
+    @property
+    def has_recovery(self) -> bool:
+        return has_recovery(s.text for s in self.steps)
+
+    @property
+    def rto_summary(self) -> tuple[str, str]:
+        """(RTO vs target, its verdict) for every table; a drill without recovery says why it has no RTO."""
+        rto = self.rto
+        if not self.has_recovery and (rto is None or rto.value_s is None):
+            return f"n/a: {NO_RECOVERY}", "no recovery"
+        if self.status == "planned":  # a dry run measured nothing
+            target_s = rto.target_s if rto is not None else None
+            return f"planned ({'no target' if target_s is None else f'target {target_s:g}s'})", "planned"
+        if rto is None:
+            return "-", "not measured"
+        value = "-" if rto.value_s is None else f"{rto.value_s:.1f}s"
+        if rto.target_s is None:
+            return f"{value} (no target)", "no target" if rto.value_s is not None else "not measured"
+        target = f"target {rto.target_s:g}s"
+        if rto.value_s is None:
+            return f"not recovered ({target})", "missed"
+        return f"{value} ({target})", "met" if rto.met else "missed"
 
     @property
     def quarter(self) -> str:
@@ -127,7 +155,8 @@ class Scenario:
 
     @property
     def interrupted(self) -> bool:
-        return self.status == "running"
+        """The run stopped inside this scenario: interrupted (Ctrl-C), or killed while it was running."""
+        return self.status in ("running", "interrupted")
 
     @property
     def verdict(self) -> str:
@@ -141,6 +170,15 @@ class Scenario:
     def last_step(self) -> Step | None:
         done = [s for s in self.steps if s.status != "skipped"]
         return done[-1] if done else None
+
+    @property
+    def stopped_where(self) -> str:
+        """Where an interrupted scenario stopped, in the same words in every report."""
+        step = self.last_step
+        if step is None:
+            return "before its first step"
+        when = "during" if step.status == "interrupted" else "after"
+        return f"{when} step {step.keyword} {step.text} (line {step.line})"
 
     @property
     def fault_origin(self) -> float | None:
@@ -202,7 +240,7 @@ class Run:
 
     @property
     def passed(self) -> bool:
-        return self.finished and all(s.status in ("passed", "skipped") for s in self.scenarios)
+        return self.finished and all(s.status in OK_STATUSES for s in self.scenarios)
 
     @property
     def stopped_at(self) -> str | None:
@@ -212,9 +250,7 @@ class Run:
         running = [s for s in self.scenarios if s.interrupted]
         if running:
             sc = running[-1]
-            step = sc.last_step
-            where = f" after step {step.keyword} {step.text} (line {step.line})" if step else " before its first step"
-            return f"the run stopped during scenario '{sc.name}' ({sc.feature_file}:{sc.line}){where}"
+            return f"the run stopped during scenario '{sc.name}' ({sc.feature_file}:{sc.line}) {sc.stopped_where}"
         if self.scenarios:
             last = self.scenarios[-1]
             return (f"the run stopped after {len(self.scenarios)} scenario(s); the last one recorded was "
@@ -323,7 +359,7 @@ def _normalised_steps(steps: list[Step]) -> tuple[Step, ...]:
     for s in sorted(steps, key=lambda s: s.line):
         if failed and s.status not in ("skipped",):
             s = Step(s.keyword, s.text, s.line, "skipped", 0.0, None)
-        failed = failed or s.status in ("failed", "undefined")
+        failed = failed or s.status in ("failed", "undefined", "interrupted")
         out.append(s)
     return tuple(out)
 
@@ -357,6 +393,7 @@ def _scenario(raw: object, where: str, *, normalise: bool = True) -> Scenario:
         error=_opt_str(m, "error"),
         roles={str(k): str(v) for k, v in roles.items()},
         lessons=_opt_str(m, "lessons"),
+        index=int(_num(m, "index", where, -1)),
     )
 
 
@@ -423,6 +460,8 @@ def merge(runs: Sequence[Run]) -> Run:
                 order.append(key)
             seen[key] = sc  # a later record of the same test (a rerun) wins
     started = min((r.started_at for r in runs if r.started_at), default=head.started_at)
+    if len(runs) > 1:  # xdist workers finish in any order: list the scenarios as the features do
+        order.sort(key=lambda k: (seen[k].index, seen[k].feature_file, seen[k].line))
     return Run(
         report_dir=head.report_dir,
         sources=tuple(p for r in runs for p in r.sources),

@@ -48,9 +48,7 @@ def render_postmortem(run: Run, sc: Scenario) -> str:
         "",
     ]
     if sc.interrupted:
-        last = sc.last_step
-        where = f"after step `{last.keyword} {last.text}`" if last else "before its first step"
-        lines += [f"**The drill was interrupted {where}; everything below stops there.**", ""]
+        lines += [f"**The drill was interrupted {sc.stopped_where}; everything below stops there.**", ""]
     if sc.roles:
         lines += ["## Roles", ""] + [f"- {role}: {name}" for role, name in sc.roles.items()] + [""]
 

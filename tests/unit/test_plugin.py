@@ -26,10 +26,12 @@ def drills(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str, **kwargs: bool) -> pytest.RunResult:
     """Run pytest in the pytester directory with its own ini (not the project's pyproject)."""
     ini = next(p for p in (pytester.path / "tox.ini", pytester.path / "pytest.ini") if p.exists())
-    return pytester.runpytest("--rootdir", str(pytester.path), "-c", str(ini), "-p", "no:cacheprovider", *args)
+    return pytester.runpytest(
+        "--rootdir", str(pytester.path), "-c", str(ini), "-p", "no:cacheprovider", *args, **kwargs
+    )
 
 
 def test_dry_run_describes_every_fault_and_expectation_and_touches_nothing(drills: pytest.Pytester) -> None:
@@ -57,9 +59,9 @@ def test_dry_run_describes_every_fault_and_expectation_and_touches_nothing(drill
     journal = json.loads((report / "journal.json").read_text())
     assert journal["finished"] is True and journal["version"] == 1
     first = journal["scenarios"][0]
-    assert first["status"] == "passed"
+    assert first["status"] == "planned"  # a dry run ran nothing: nothing passed
     assert first["tags"] == ["kill_switch", "p0", "q1"]
-    assert [s["status"] for s in first["steps"]] == ["passed"] * len(first["steps"])
+    assert [s["status"] for s in first["steps"]] == ["planned"] * len(first["steps"])
     assert first["faults"] and first["faults"][0]["kind"] == "price_shock"
     assert not any((drills.path / "runs").rglob("ledger.jsonl")), "a dry run wrote a ledger"
 
@@ -96,7 +98,9 @@ def test_a_live_stack_is_refused_before_anything_starts(
     assert "refusing to inject a fault into stack 'mockstack': its mode is live" in result.stdout.str()
 
 
-def dry_run_feature(pytester: pytest.Pytester, conftest: str, feature: str, report: Path) -> pytest.RunResult:
+def dry_run_feature(
+    pytester: pytest.Pytester, conftest: str, feature: str, report: Path, **kwargs: bool
+) -> pytest.RunResult:
     """Bind one feature text in a pytester dir and run it as a dry run with a journal in ``report``."""
     pytester.makeconftest(conftest)
     (pytester.path / "drill.feature").write_text(feature)
@@ -111,6 +115,7 @@ def dry_run_feature(pytester: pytest.Pytester, conftest: str, feature: str, repo
         str(report),
         "--run-dir",
         str(pytester.path / "runs"),
+        **kwargs,
     )
 
 
@@ -127,7 +132,7 @@ def test_failed_step_is_recorded_and_later_steps_marked_skipped(pytester: pytest
     assert "'rm -rf /' is not an operator command of this stack" in result.stdout.str()
     sc = json.loads((report / "journal.json").read_text())["scenarios"][0]
     assert sc["status"] == "failed"
-    assert [s["status"] for s in sc["steps"]] == ["passed", "failed", "skipped"]
+    assert [s["status"] for s in sc["steps"]] == ["planned", "failed", "skipped"]
 
 
 def test_a_scenario_is_in_the_journal_as_running_while_it_runs(pytester: pytest.Pytester) -> None:
@@ -144,4 +149,74 @@ def test_a_scenario_is_in_the_journal_as_running_while_it_runs(pytester: pytest.
     feature = "Feature: F\n  Scenario: S\n    Then the journal on disk says this scenario is running\n"
     result = dry_run_feature(pytester, conftest, feature, report)
     result.assert_outcomes(passed=1)
-    assert json.loads((report / "journal.json").read_text())["scenarios"][0]["status"] == "passed"
+    assert json.loads((report / "journal.json").read_text())["scenarios"][0]["status"] == "planned"
+
+
+def test_an_interrupted_run_journal_says_where_it_stopped_with_its_faults_and_timeline(
+    pytester: pytest.Pytester,
+) -> None:
+    """Ctrl-C mid-step: status interrupted, the step it stopped in, the fault injected and rolled back."""
+    from harness.report import write_reports
+    from harness.report.model import load_run
+
+    report = pytester.path / "report"
+    conftest = (
+        CONFTEST
+        + "from pytest_bdd import then\n"
+        + "@then('the on-call presses Ctrl-C')\n"
+        + "def _():\n"
+        + "    raise KeyboardInterrupt\n"
+    )
+    feature = (
+        "Feature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
+        "    When the market drops 8% over 3 bars on every symbol\n"
+        "    Then the on-call presses Ctrl-C\n"
+        '    And a P0 alert "KillSwitchActive" fires within 5 seconds\n'
+    )
+    result = dry_run_feature(pytester, conftest, feature, report, no_reraise_ctrlc=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    journal = json.loads((report / "journal.json").read_text())
+    assert journal["finished"] is False and journal["interrupted"] is True
+    sc = journal["scenarios"][0]
+    assert sc["status"] == "interrupted"
+    assert [(s["text"], s["status"]) for s in sc["steps"]] == [
+        ("the trading stack is running in lab mode", "planned"),
+        ("the market drops 8% over 3 bars on every symbol", "planned"),
+        ("the on-call presses Ctrl-C", "interrupted"),
+        ('a P0 alert "KillSwitchActive" fires within 5 seconds', "skipped"),
+    ]
+    assert [f["kind"] for f in sc["faults"]] == ["price_shock"]
+    assert sc["faults"][0]["state"] != "injected"  # rolled back before the journal was written
+    assert sc["timeline"]["started_at"] and "events" in sc["timeline"]  # the drill's timeline, not {}
+    files = write_reports(report)
+    where = "during step Then the on-call presses Ctrl-C (line 5)"
+    assert load_run(report).scenarios[0].stopped_where == where
+    assert f"This scenario was interrupted {where}." in files.html.read_text()
+    assert "price_shock" in files.html.read_text()
+
+
+def test_a_dry_run_records_planned_never_passed(pytester: pytest.Pytester) -> None:
+    report = pytester.path / "report"
+    feature = "Feature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
+    dry_run_feature(pytester, CONFTEST, feature, report).assert_outcomes(passed=1)
+    sc = json.loads((report / "journal.json").read_text())["scenarios"][0]
+    assert sc["status"] == "planned" and [s["status"] for s in sc["steps"]] == ["planned"]
+
+
+def test_each_examples_row_carries_its_real_scenario_name_to_the_reports(pytester: pytest.Pytester) -> None:
+    from harness.plugin import SCENARIO_PROPERTY
+    from harness.runner import SCENARIO_PROPERTY as READ_BY_THE_RUNNER
+
+    assert SCENARIO_PROPERTY == READ_BY_THE_RUNNER
+    report = pytester.path / "report"
+    feature = (
+        "Feature: F\n  Scenario Outline: The broker link <failure>; then <n> attempts\n"
+        "    Given the trading stack is running in lab mode\n\n"
+        "    Examples:\n      | failure | n |\n      | goes down | 3 |\n      | stops answering | 4 |\n"
+    )
+    result = dry_run_feature(pytester, CONFTEST, feature, report)
+    result.assert_outcomes(passed=2)
+    props = [dict(r.user_properties).get(SCENARIO_PROPERTY)
+             for r in result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+             if r.when == "setup"]
+    assert props == ["The broker link goes down; then 3 attempts", "The broker link stops answering; then 4 attempts"]
