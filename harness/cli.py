@@ -1,86 +1,57 @@
-"""The ``drill`` command.
-
-Exit codes (documented in the README, stable):
-
-    0   every selected drill passed (or the command succeeded)
-    1   a drill failed: detection missed its deadline, RTO missed, a runbook step failed
-    2   bad input: stack file, feature, tag, deadline, usage
-    3   the environment: a tool missing, a port taken, a service that would not start
-    4   refused for safety: live target without --allow-live, halt file present
-    5   no scenario matched the selection
-    130 interrupted (Ctrl-C); every fault was rolled back
-"""
+"""The ``drill`` command: the group and its commands (exit codes: :mod:`harness.cli_shared`)."""
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from harness.errors import DrillError
+from harness.cli_shared import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    backend_option,
+    console,
+    default_features,
+    default_runs,
+    default_stack_file,
+    err_console,
+    friendly_errors,
+    rel,
+    stack_file_option,
+)
 from harness.project import current_project
+from harness.report.cli import docs as docs_command
+from harness.report.cli import gameday as gameday_command
+from harness.report.cli import plan as plan_command
+from harness.report.cli import report as report_command
+from harness.runbook.cli import coverage as coverage_command
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_ENV, EXIT_SAFETY, EXIT_NOTHING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False)
+
+class WorkerCount(click.ParamType):  # type: ignore[type-arg]
+    """``-n``: a positive number of workers, or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | Literal["auto"]:
+        if isinstance(value, int) or value == "auto":
+            return value  # type: ignore[no-any-return]
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+        self.fail(f"expected a positive number of workers or 'auto', observed {value!r}", param, ctx)
 
 
-def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print harness errors without a traceback and exit with their documented code."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except DrillError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
-            if exc.hint:
-                err_console.print(f"  [yellow]hint:[/] {exc.hint}")
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]: faults rolled back")
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper
-
-
-def default_stack_file() -> Path:
-    """The drill project's stack file (``stack`` in its drill config; default ./docker-compose.yml)."""
-    return current_project().stack
-
-
-def default_features() -> Path:
-    """The drill project's features directory (``features``; default ./features)."""
-    return current_project().features
-
-
-def default_runs() -> Path:
-    """Where the drill project's reports and run directories go (``reports``; default ./runs)."""
-    return current_project().reports
-
-
-stack_file_option = click.option(
-    "--stack-file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="stack description (default: ./docker-compose.yml)",
-)
-backend_option = click.option(
-    "--backend", default=None, help="process, docker or attach (default: the project's, else process)"
-)
+WORKERS = WorkerCount()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,6 +97,13 @@ def marker_expression(quarter: str | None, tags: str | None) -> str | None:
 @click.option("--dry-run", is_flag=True, help="print each fault, target and expected detection; touch nothing")
 @click.option("--allow-live", is_flag=True, help="allow a stack in live mode (asks for a typed confirmation)")
 @click.option("-x", "--exitfirst", is_flag=True, help="stop at the first failed scenario")
+@click.option(
+    "-n",
+    "--workers",
+    type=WORKERS,
+    default=None,
+    help="run scenarios in N parallel workers, each with its own stacks ('auto': two per CPU core)",
+)
 @click.option("-v", "--verbose", is_flag=True, help="show pytest's own output")
 @friendly_errors
 def run(
@@ -138,34 +116,34 @@ def run(
     dry_run: bool,
     allow_live: bool,
     exitfirst: bool,
+    workers: int | Literal["auto"] | None,
     verbose: bool,
 ) -> None:
     """Run drills (all features, or PATHS) and print detection times, RTO vs target and verdicts."""
     from harness.catalog import feature_files
-    from harness.runner import run_drills
+    from harness.runner import RunSettings, run_drills
 
     project = current_project()
     selected = feature_files(list(paths) or [project.features])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    report_dir = (report_dir or project.reports / f"report-{stamp}").resolve()
     confirm = None
     if allow_live:
         confirm = click.prompt("This may inject faults into a LIVE stack. Type the stack's name to confirm")
-    code = run_drills(
+    settings = RunSettings(
         project=project,
-        features=selected,
-        marker=marker_expression(quarter, tags),
-        backend=backend or project.backend,
+        report_dir=(report_dir or project.reports / f"report-{stamp}").resolve(),
         stack_file=(stack_file or project.stack).resolve(),
-        report_dir=report_dir,
+        backend=backend or project.backend,
+        features=tuple(selected),
+        marker=marker_expression(quarter, tags),
         dry_run=dry_run,
         allow_live=allow_live,
         confirm_live=confirm,
         exitfirst=exitfirst,
         verbose=verbose,
-        console=console,
+        workers=workers,
     )
-    sys.exit(code)
+    sys.exit(run_drills(settings, console))
 
 
 # --- drill init -------------------------------------------------------------------------------------
@@ -188,7 +166,7 @@ def init(directory: Path, sections: str, stack: Path | None, runbook: Path | Non
     chosen = [s.strip() for s in sections.split(",") if s.strip()]
     plan = plan_init(directory, sections=chosen, stack=stack, runbook=runbook, package=package, force=force)
     for path in write_plan(plan):
-        console.print(f"wrote {_rel(path)}")
+        console.print(f"wrote {rel(path)}")
     console.print(
         "\nnext: describe your services and where your truth is read in the stack file (every CHANGE line), then\n"
         "  drill lint            # every step defined, every tag known\n"
@@ -214,7 +192,7 @@ def list_(paths: tuple[Path, ...]) -> None:
     found = scenarios(list(paths) or [default_features()])
     for sc in found:
         name = sc.name + (f"  [dim](x{sc.examples})[/]" if sc.examples else "")
-        where = f"{_rel(sc.feature_file)}:{sc.line}"
+        where = f"{rel(sc.feature_file)}:{sc.line}"
         table.add_row(sc.feature, name, " ".join("@" + t for t in sc.tags), "; ".join(sc.deadlines), where)
     console.print(table)
     console.print(f"{len(found)} scenarios")
@@ -270,11 +248,20 @@ def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | Non
     problems = lint_features(files)
     for p in problems:
         path, _, line = p.location.partition(":")
-        console.print(f"[red]{_rel(Path(path))}{':' + line if line else ''}[/] {p.message}")
-    if problems:
-        console.print(f"[bold red]{len(problems)} problem(s)[/] in {len(files)} feature file(s)")
+        color = "red" if p.is_error else "yellow"
+        level = "" if p.is_error else "warning: "
+        console.print(f"[{color}]{rel(Path(path))}{':' + line if line else ''}[/] {level}{p.message}")
+    errors = sum(1 for p in problems if p.is_error)
+    warnings = len(problems) - errors
+    if errors:
+        console.print(
+            f"[bold red]{errors} problem(s)[/], {warnings} warning(s) in {len(files)} feature file(s)"
+        )
         sys.exit(EXIT_INPUT)
-    console.print(f"[green]ok[/]: {len(files)} feature file(s), every step defined once, tags registered")
+    console.print(
+        f"[green]ok[/]: {len(files)} feature file(s), every step defined once, tags registered"
+        + (f"; {warnings} warning(s)" if warnings else "")
+    )
 
 
 # --- drill stack up / status / down ------------------------------------------------------------------
@@ -304,7 +291,7 @@ def stack_up(backend: str | None, stack_file: Path | None, run_dir: Path | None)
     with console.status("starting the stack..."):
         b.up()
     _print_status(b)
-    console.print(f"\nstop it with: drill stack down --run-dir {_rel(_stack_dir(run_dir))}")
+    console.print(f"\nstop it with: drill stack down --run-dir {rel(_stack_dir(run_dir))}")
 
 
 @stack.command("status")
@@ -375,14 +362,14 @@ def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
         b = attach_backend(d)
         if is_dead_run(b):  # its drill process is gone: nothing to roll back into, remove the stack
             remove_dead_run(b)
-            console.print(f"{_rel(d)}: the drill process that started it is gone: stack removed")
+            console.print(f"{rel(d)}: the drill process that started it is gone: stack removed")
             continue
         report = ledger_cleanup(b, d)
         console.print(report.summary())
         failed = failed or not report.ok
         if down:
             b.down()
-            console.print(f"{_rel(d)}: stack stopped")
+            console.print(f"{rel(d)}: stack stopped")
     if failed:
         err_console.print(
             "[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again"
@@ -432,25 +419,11 @@ def resume(run_dirs: Sequence[Path]) -> None:
     for d in _live_run_dirs(run_dirs):
         removed = clear_halt(d)
         if removed is not None:
-            console.print(f"removed {_rel(removed)}")
+            console.print(f"removed {rel(removed)}")
 
 
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-from harness.report import cli as _report_cli  # noqa: E402  (its commands use the helpers above)
-
-main.add_command(_report_cli.report)
-main.add_command(_report_cli.docs)
-main.add_command(_report_cli.plan)
-main.add_command(_report_cli.gameday)
-from harness.runbook.cli import coverage as _coverage  # noqa: E402
-
-main.add_command(_coverage)
+for _command in (report_command, docs_command, plan_command, gameday_command, coverage_command):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -1,66 +1,133 @@
 """``drill run``: run the drill features through pytest (in-process) and print the verdict table.
 
 The features are executed by the step library in ``scenarios/`` with the ``drill`` pytest plugin;
-results come back through the run journal, so the table shows exactly what the report will.
+results come back through the run journal(s), so the table shows exactly what the report will.
+
+With ``workers`` (``drill run -n N|auto``) the scenarios are spread over pytest-xdist workers. Each
+scenario already starts its own stack in its own run directory, so workers share nothing; each
+writes ``journal-<worker>.json``, and the table and every report are built from all of them
+merged. Progress lines come from every worker (through xdist's reports to the controller). On
+Ctrl-C every worker rolls back its faults and stops its stack; anything a worker could not finish
+(killed before its teardown) is reverted and stopped by a final sweep of the run directories.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
-from rich.console import Console
-from rich.table import Table
 
-from harness.journal import load_journal
 from harness.project import DrillProject, binding_module
 from harness.stack import PLACEHOLDER, load_stack
 from harness.tools import find_tool
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from harness.report.model import Run
+
 PYTEST_TO_EXIT = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2, 5: 5}
+SCENARIO_PROPERTY = "drill_scenario"  # harness.plugin puts each scenario's real name in its reports under this
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything ``drill run`` was asked to do, parsed once by the CLI."""
+
+    project: DrillProject
+    report_dir: Path
+    stack_file: Path
+    backend: str = "process"
+    features: tuple[Path, ...] = ()  # the feature files to bind (every one of the project's, unless PATHS)
+    marker: str | None = None  # pytest -m expression over the Gherkin tags
+    dry_run: bool = False
+    allow_live: bool = False
+    confirm_live: str | None = None
+    exitfirst: bool = False
+    verbose: bool = False
+    workers: int | Literal["auto"] | None = None  # None: serial; "auto": see auto_workers()
+
+
+def auto_workers() -> int:
+    """Workers for ``-n auto``: two per core. A drill spends most of its time waiting on deadlines and
+    alert rules, not computing, so two stacks per core keep the cores busy without starving them."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, 2 * cpus)
+
+
+def worker_count(settings: RunSettings) -> int:
+    """How many xdist workers this run uses; 0 means serial, in this process."""
+    if settings.workers is None or settings.dry_run:  # a dry run touches nothing: it is instant serially
+        return 0
+    return auto_workers() if settings.workers == "auto" else settings.workers
+
+
+def _report_title(report: Any) -> str:
+    for key, value in getattr(report, "user_properties", ()):
+        if key == SCENARIO_PROPERTY:
+            return str(value)
+    name = str(report.nodeid).split("::")[-1]
+    return name.removeprefix("test_").replace("_", " ")
 
 
 class ProgressReporter:
-    """Prints one line per scenario as it finishes (pytest's own terminal output is off by default)."""
+    """One line when a scenario starts and one when it ends, named as the feature names it.
 
-    def __init__(self, console: Console) -> None:
+    pytest's own terminal output is off by default. Under xdist this runs in the controller and
+    sees every worker's reports, so each line says which worker ran it.
+    """
+
+    def __init__(self, console: Console, *, dry_run: bool = False, workers: int = 0) -> None:
         self.console = console
+        self.dry_run = dry_run
+        self.workers = workers
         self.started = time.monotonic()
         self.count = 0
+        self._said = False
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.console.print(f"[red]collection error[/] in {report.nodeid}:\n{report.longreprtext[-3000:]}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.console.print(f"running {len(session.items)} scenario(s)\n")
+        if not self.workers:  # under xdist the controller collects nothing: the workers say it
+            self.console.print(f"running {len(session.items)} scenario(s)\n")
 
-    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        self.console.print(f"[dim]▶ {_scenario_name(nodeid)} ...[/]")
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        if not self._said:  # every worker collects the same scenarios: say it once
+            self._said = True
+            self.console.print(f"running {len(ids)} scenario(s) on {self.workers} workers\n")
+
+    @staticmethod
+    def _worker(report: Any) -> str:
+        node = getattr(report, "node", None)  # xdist sets it on reports that came from a worker
+        gateway = getattr(node, "gateway", None)
+        return f"[dim]\\[{gateway.id}][/] " if gateway is not None else ""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        name = _report_title(report)
+        who = self._worker(report)
+        if report.when == "setup" and report.passed:
+            self.console.print(f"{who}[dim]▶ {name} ...[/]")
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.count += 1
-            name = _scenario_name(report.nodeid)
-            if report.passed:
-                self.console.print(f"[green]✔ passed[/] {name} [dim]({report.duration:.1f}s)[/]")
+            if report.passed and self.dry_run:
+                self.console.print(f"{who}[blue]○ planned[/] {name} [dim](dry run: nothing ran)[/]")
+            elif report.passed:
+                self.console.print(f"{who}[green]✔ passed[/] {name} [dim]({report.duration:.1f}s)[/]")
             elif report.skipped:
-                self.console.print(f"[yellow]- skipped[/] {name}")
+                self.console.print(f"{who}[yellow]- skipped[/] {name}")
             else:
                 crash = getattr(report.longrepr, "reprcrash", None)
                 reason = crash.message if crash is not None else str(report.longrepr)[-1500:]
-                self.console.print(f"[red]✘ failed[/] {name} [dim]({report.duration:.1f}s)[/]\n  {reason}")
+                self.console.print(f"{who}[red]✘ failed[/] {name} [dim]({report.duration:.1f}s)[/]\n  {reason}")
         elif report.when == "teardown" and report.failed:
-            self.console.print(
-                f"[red]✘ teardown error[/] {_scenario_name(report.nodeid)}:\n{report.longreprtext[-1500:]}"
-            )
-
-
-def _scenario_name(nodeid: str) -> str:
-    name = nodeid.split("::")[-1]
-    return name.removeprefix("test_").replace("_", " ")
+            self.console.print(f"{who}[red]✘ teardown error[/] {name}:\n{report.longreprtext[-1500:]}")
 
 
 def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
@@ -77,104 +144,131 @@ def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
                     find_tool(match.group(2))
 
 
-def run_drills(
-    *,
-    project: DrillProject,
-    features: list[Path],
-    marker: str | None,
-    backend: str,
-    stack_file: Path,
-    report_dir: Path,
-    dry_run: bool,
-    allow_live: bool,
-    confirm_live: str | None,
-    exitfirst: bool,
-    verbose: bool,
-    console: Console,
-) -> int:
-    preflight(stack_file, backend, dry_run)
-    project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
-    module = binding_module(features, report_dir / ".drill")
+def pytest_args(settings: RunSettings, module: Path) -> list[str]:
+    """The pytest command line of a run that collects ``module`` (see :func:`harness.project.binding_module`)."""
+    report_dir = settings.report_dir
     args = [
         str(module),
         "--rootdir",
-        str(project.root),
+        str(settings.project.root),
         "-c",
         str(module.parent / "pytest.ini"),
         "-p",
         "no:cacheprovider",
         "--strict-markers",
         "--drill-project",
-        str(project.root),
+        str(settings.project.root),
         "--backend",
-        backend,
+        settings.backend,
         "--stack-file",
-        str(stack_file),
+        str(settings.stack_file),
         "--drill-report",
         str(report_dir),
         "--run-dir",
         str(report_dir / "runs"),
     ]
-    if marker:
-        args += ["-m", marker]
-    if dry_run:
+    if settings.marker:
+        args += ["-m", settings.marker]
+    if settings.dry_run:
         args += ["--dry-run", "-s"]  # -s: the plan is printed as the scenarios run
-    if allow_live:
+    if settings.allow_live:
         args.append("--allow-live")
-        if confirm_live is not None:
-            args += ["--confirm-live", confirm_live]
-    if exitfirst:
+        if settings.confirm_live is not None:
+            args += ["--confirm-live", settings.confirm_live]
+    if settings.exitfirst:
         args.append("-x")
-    plugins: list[Any] = []
-    if verbose:
+    workers = worker_count(settings)
+    if workers:
+        # one scenario at a time per worker, longest-waiting first is not knowable: plain load balancing
+        args += ["-p", "xdist", "-n", str(workers), "--dist", "load"]
+    else:
+        args += ["-p", "no:xdist"]
+    if settings.verbose:
         args.append("-v")
     else:
         args += ["-p", "no:terminal"]
-        plugins.append(ProgressReporter(console))
-    console.print(f"[bold]drill run[/] on the [bold]{backend}[/] backend, stack {stack_file}, report in {report_dir}")
-    code = int(pytest.main(args, plugins=plugins))
-    journal_path = report_dir / "journal.json"
-    if journal_path.exists():
-        print_summary(load_journal(journal_path), console)
+    return args
+
+
+def run_drills(settings: RunSettings, console: Console) -> int:
+    """Run the drills; print progress, the verdict table and where the reports are. Returns the exit code."""
+    import pytest
+
+    preflight(settings.stack_file, settings.backend, settings.dry_run)
+    settings.project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
+    module = binding_module(list(settings.features), settings.report_dir / ".drill")
+    workers = worker_count(settings)
+    plugins: list[Any] = []
+    if not settings.verbose:
+        plugins.append(ProgressReporter(console, dry_run=settings.dry_run, workers=workers))
+    where = f"{workers} parallel workers" if workers else "serially"
+    console.print(
+        f"[bold]drill run[/] on the [bold]{settings.backend}[/] backend ({where}), stack {settings.stack_file}, "
+        f"report in {settings.report_dir}"
+    )
+    if settings.dry_run and settings.workers is not None:
+        console.print("[dim]dry run: -n ignored (nothing is started, so it runs serially)[/]")
+    code = int(pytest.main(pytest_args(settings, module), plugins=plugins))
+    if workers and code != 0:
+        _sweep(settings.report_dir / "runs", console)
+    from harness.report.model import journal_files
+
+    if journal_files(settings.report_dir):
         from harness.report import write_reports
 
-        files = write_reports(report_dir)
+        files = write_reports(settings.report_dir)
+        print_summary(files.run, console)
         console.print(f"report: {files.html} (also junit.xml, cucumber.json, postmortems/)")
     if code == 5:
         console.print("[yellow]no scenario matched the selection[/]")
     return PYTEST_TO_EXIT.get(code, 1)
 
 
-def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.1f}s"
+def _sweep(run_root: Path, console: Console) -> None:
+    """After a parallel run that did not pass: revert and stop what a killed worker left running."""
+    from harness.backends import attach_backend
+    from harness.backends.base import ServiceState
+    from harness.backends.process import STATE_FILE
+    from harness.errors import DrillError
+    from harness.faults.ledger import cleanup as ledger_cleanup
+
+    for state in sorted(run_root.glob(f"*/{STATE_FILE}")):
+        try:
+            backend = attach_backend(state.parent)
+            alive = [s for s in backend.stack.services if backend.state(s) in (ServiceState.RUNNING,
+                                                                              ServiceState.PAUSED)]
+            if not alive:
+                continue
+            report = ledger_cleanup(backend, backend.run_dir)
+            backend.down()
+            console.print(f"[yellow]swept[/] {state.parent.name}: {report.summary()}; stack stopped")
+        except DrillError as exc:
+            console.print(f"[red]could not sweep[/] {state.parent}: {exc.message}; run `drill cleanup`")
 
 
-def print_summary(journal: dict[str, Any], console: Console) -> None:
+def print_summary(run: Run, console: Console) -> None:
+    """The verdict table: one row per scenario of every journal of the run (xdist workers merged)."""
+    from rich.table import Table
+
     table = Table(title="Drill results")
     for col in ("feature", "scenario", "sev", "detected in", "RTO (target)", "verdict"):
         table.add_column(col)
-    totals: dict[str, int] = {}
-    for sc in journal["scenarios"]:
-        ms = {m["name"]: m for m in sc.get("measurements", [])}
-        mttd, rto = ms.get("MTTD"), ms.get("RTO")
-        rto_text = "-"
-        if rto is not None:
-            target = rto.get("target_s")
-            rto_text = f"{_fmt(rto.get('value_s'))} ({_fmt(target) if target is not None else 'no target'})"
-        status = sc["status"]
-        totals[status] = totals.get(status, 0) + 1
-        color = {"passed": "green", "failed": "red", "error": "red"}.get(status, "yellow")
-        sev = next((t.upper() for t in sc["tags"] if t in ("p0", "p1", "p2", "p3")), "")
+    colors = {"passed": "green", "failed": "red", "error": "red", "interrupted": "red", "planned": "blue"}
+    for sc in run.scenarios:
+        mttd = sc.mttd
+        rto, _ = sc.rto_summary
         table.add_row(
-            sc["feature"],
-            sc["scenario"],
-            sev,
-            _fmt(mttd.get("value_s")) if mttd else "-",
-            rto_text,
-            f"[{color}]{status}[/]",
+            sc.feature,
+            sc.name,
+            sc.severity,
+            "-" if mttd is None or mttd.value_s is None else f"{mttd.value_s:.1f}s",
+            rto,
+            f"[{colors.get(sc.verdict, 'yellow')}]{sc.verdict}[/]",
         )
     console.print(table)
-    console.print(", ".join(f"{n} {s}" for s, n in sorted(totals.items())) or "no scenarios ran")
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(run.totals.items())) or "no scenarios ran")
+    if run.stopped_at:
+        console.print(f"[yellow]{run.stopped_at}[/]")
 
 
-__all__ = ["run_drills", "print_summary", "preflight"]
+__all__ = ["RunSettings", "run_drills", "print_summary", "preflight", "pytest_args"]

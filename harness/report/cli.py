@@ -118,8 +118,8 @@ def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str | No
         target = (report_dir or default_runs() / f"gameday-{spec.quarter.lower()}-{stamp}").resolve()
         options = Options(
             quarter=spec.quarter, auto=auto, stack_file=(stack_file or default_stack_file()).resolve(),
-            backend=backend or current_project().backend, report_dir=target, runbook=find_runbook(runbook), rto_s=rto_s, roles=named,
-            max_s=max_minutes * 60,
+            backend=backend or current_project().backend, report_dir=target, runbook=find_runbook(runbook),
+            rto_s=rto_s, roles=named, max_s=max_minutes * 60,
         )
         return run_gameday(options)
 

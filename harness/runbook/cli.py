@@ -9,19 +9,21 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli import EXIT_INPUT, console, default_features, default_runs, default_stack_file, friendly_errors
+from harness.cli_shared import (
+    EXIT_INPUT,
+    console,
+    default_features,
+    default_runs,
+    default_stack_file,
+    friendly_errors,
+    rel,
+    stack_file_option,
+)
 from harness.runbook.coverage import coverage as compute_coverage
 from harness.runbook.coverage import journals
 from harness.runbook.linter import LintOptions, lint_runbook
 from harness.runbook.parser import Runbook, Severity, parse_runbook
 from harness.stack import load_stack
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _stack_runbook(stack_file: Path | None) -> tuple[Path | None, Path | None]:
@@ -47,7 +49,7 @@ def lint_runbook_command(
     for d in found:
         color = "red" if d.severity == Severity.BLOCKING else "yellow"
         code = escape(f"[{d.code}]")
-        console.print(f"[{color}]{_rel(d.path)}:{d.line}[/] {d.severity.value} {code} {escape(d.message)}")
+        console.print(f"[{color}]{rel(d.path)}:{d.line}[/] {d.severity.value} {code} {escape(d.message)}")
         if d.hint:
             console.print(f"    [dim]fix: {escape(d.hint)}[/]")
     blocking = sum(1 for d in found if d.severity == Severity.BLOCKING)
@@ -57,9 +59,9 @@ def lint_runbook_command(
     if workdir is None:
         checked += "; files not checked (pass --workdir of a running stack)"
     if blocking:
-        console.print(f"[bold red]{blocking} blocking[/], {warnings} warning(s) in {_rel(runbook.path)} ({checked})")
+        console.print(f"[bold red]{blocking} blocking[/], {warnings} warning(s) in {rel(runbook.path)} ({checked})")
         sys.exit(EXIT_INPUT)
-    console.print(f"[green]ok[/]: {_rel(runbook.path)}: no blocking finding, {warnings} warning(s) ({checked})")
+    console.print(f"[green]ok[/]: {rel(runbook.path)}: no blocking finding, {warnings} warning(s) ({checked})")
 
 
 @click.command("coverage")  # registered in harness/cli.py
@@ -68,8 +70,7 @@ def lint_runbook_command(
               help="the runbook (default: x-drill.runbook of the stack description)")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path),
               help="read results from this report directory (default: the newest journal under ./runs/report-*)")
-@click.option("--stack-file", type=click.Path(path_type=Path), default=None,
-              help="stack description (default: ./docker-compose.yml)")
+@stack_file_option
 @friendly_errors
 def coverage_command(paths: tuple[Path, ...], runbook_file: Path | None, report_dir: Path | None,
                      stack_file: Path | None) -> None:
@@ -86,7 +87,7 @@ def coverage_command(paths: tuple[Path, ...], runbook_file: Path | None, report_
     else:
         found = journals(default_runs())
     rows = compute_coverage(runbook, list(paths) or [default_features()], found)
-    table = Table(title=f"Runbook coverage: {_rel(runbook.path)}", show_lines=True)
+    table = Table(title=f"Runbook coverage: {rel(runbook.path)}", show_lines=True)
     for col in ("section", "steps drilled", "drilled by (feature: scenario)", "last result"):
         table.add_column(col)
     colors = {"passed": "green", "failed": "red", "error": "red", "mixed": "yellow"}
@@ -99,15 +100,15 @@ def coverage_command(paths: tuple[Path, ...], runbook_file: Path | None, report_
             f"[{colors.get(r.status, 'dim')}]{r.status}[/]" + (f" ({r.detail})" if r.detail else "")
             for _, _, r in row.results
         ) or "-"
-        table.add_row(f"{escape(row.section.title)}\n[dim]{_rel(runbook.path)}:{row.section.line}[/]", drilled, by, res)
+        table.add_row(f"{escape(row.section.title)}\n[dim]{rel(runbook.path)}:{row.section.line}[/]", drilled, by, res)
     console.print(table)
-    used = sorted({_rel(r.journal) for row in rows for _, _, r in row.results if r.journal is not None})
+    used = sorted({rel(r.journal) for row in rows for _, _, r in row.results if r.journal is not None})
     console.print("results from: " + (", ".join(used) if used else "no journal (run `drill run` first): not run"))
     uncovered = [row.section for row in rows if not row.covered]
     if uncovered:
         console.print(f"[yellow]{len(uncovered)} uncovered section(s)[/]:")
         for s in uncovered:
-            console.print(f"  {_rel(runbook.path)}:{s.line} {escape(s.title)}")
+            console.print(f"  {rel(runbook.path)}:{s.line} {escape(s.title)}")
     else:
         console.print(f"[green]every section with commands is drilled[/] ({len(rows)} sections)")
 

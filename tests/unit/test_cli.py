@@ -46,7 +46,7 @@ def test_dry_run_of_the_q1_drill_prints_the_plan_and_touches_nothing(tmp_path: P
     assert r.returncode == 0, r.stdout + r.stderr
     assert "[dry-run] would inject: price_shock" in r.stdout
     assert "[dry-run] would expect within 5s: alert KillSwitchActive severity=P0" in r.stdout
-    assert "2 passed" in r.stdout
+    assert "2 planned" in r.stdout and "passed" not in r.stdout  # a dry run ran nothing
     assert not list((tmp_path / "report").rglob("stack.json"))
 
 
@@ -107,3 +107,24 @@ def test_cleanup_with_nothing_to_do(tmp_path: Path) -> None:
     r = drill("cleanup", cwd=tmp_path)
     assert r.returncode == 0
     assert "nothing to clean up" in r.stdout
+
+
+def test_dry_run_progress_lines_name_each_examples_row_and_say_planned(tmp_path: Path) -> None:
+    r = drill("run", "--dry-run", "features/broker_connection.feature", "--report", str(tmp_path / "report"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    for failure in ("goes down", "stops answering", "resets every connection"):
+        name = f"The broker link {failure}; after 3 attempts the engine asks for manual intervention"
+        assert f"▶ {name} ..." in r.stdout
+        assert f"○ planned {name} (dry run: nothing ran)" in r.stdout
+    assert "✔" not in r.stdout and "4 planned" in r.stdout
+
+
+def test_run_workers_option_takes_a_number_or_auto() -> None:
+    r = drill("run", "-n", "zero", "--dry-run")
+    assert r.returncode == 2 and "expected a positive number of workers or 'auto'" in r.stderr
+
+
+def test_every_cli_module_imports_on_its_own() -> None:
+    for module in ("harness.runbook.cli", "harness.report.cli", "harness.cli", "harness.cli_shared"):
+        r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"import {module}: {r.stderr}"
