@@ -15,12 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.report.cucumber import write_cucumber
-from harness.report.html import write_html
-from harness.report.junit import write_junit
-from harness.report.model import Run, load_run
-from harness.report.postmortem import write_postmortems
+if TYPE_CHECKING:  # the writers are imported when reports are written: `drill --help` stays fast
+    from harness.report.model import Run
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,12 @@ class ReportFiles:
 
 def write_reports(report_dir: Path) -> ReportFiles:
     """(Re)generate every report of ``report_dir`` from its journal(s)."""
+    from harness.report.cucumber import write_cucumber
+    from harness.report.html import write_html
+    from harness.report.junit import write_junit
+    from harness.report.model import load_run
+    from harness.report.postmortem import write_postmortems
+
     run = load_run(report_dir)
     return ReportFiles(
         run=run,
@@ -47,4 +51,4 @@ def write_reports(report_dir: Path) -> ReportFiles:
     )
 
 
-__all__ = ["ReportFiles", "Run", "load_run", "write_reports"]
+__all__ = ["ReportFiles", "write_reports"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -19,15 +20,15 @@ from harness.cli_shared import (
     rel,
     stack_file_option,
 )
-from harness.runbook.coverage import coverage as compute_coverage
-from harness.runbook.coverage import journals
-from harness.runbook.linter import LintOptions, lint_runbook
-from harness.runbook.parser import Runbook, Severity, parse_runbook
-from harness.stack import load_stack
+
+if TYPE_CHECKING:
+    from harness.runbook.parser import Runbook
 
 
 def _stack_runbook(stack_file: Path | None) -> tuple[Path | None, Path | None]:
     """(the stack's directory, its x-drill.runbook) -- (None, None) without a stack file."""
+    from harness.stack import load_stack
+
     path = stack_file or default_stack_file()
     if not path.exists():
         return None, None
@@ -39,6 +40,9 @@ def lint_runbook_command(
     runbook_file: Path, *, features: list[Path], stack_file: Path | None, workdir: Path | None
 ) -> None:
     """Print every finding with file:line; exit 2 when anything is blocking."""
+    from harness.runbook.linter import LintOptions, lint_runbook
+    from harness.runbook.parser import Severity, parse_runbook
+
     stack_dir, stack_runbook = _stack_runbook(stack_file)
     runbook = parse_runbook(runbook_file)
     is_stacks = stack_runbook is not None and stack_runbook == runbook_file.resolve()
@@ -75,6 +79,10 @@ def lint_runbook_command(
 def coverage_command(paths: tuple[Path, ...], runbook_file: Path | None, report_dir: Path | None,
                      stack_file: Path | None) -> None:
     """Runbook sections -> the drills that follow their steps -> how those drills last went."""
+    from harness.runbook.coverage import coverage as compute_coverage
+    from harness.runbook.coverage import journals
+    from harness.runbook.parser import parse_runbook
+
     if runbook_file is None:
         _, runbook_file = _stack_runbook(stack_file)
     if runbook_file is None:
