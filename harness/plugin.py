@@ -17,6 +17,7 @@ The plugin records each scenario's steps, faults, timeline and measurements in
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -38,6 +39,7 @@ _JOURNAL = pytest.StashKey[Journal]()
 _STACK_UP = pytest.StashKey[float]()
 _STEP = pytest.StashKey[Any]()
 SCENARIO_PROPERTY = "drill_scenario"  # user property: the scenario's name with its Examples values filled in
+WORKER_PID_PROPERTY = "drill_worker_pid"  # user property under xdist: `drill run -n` stops its workers by pid
 
 
 @dataclass(frozen=True)
@@ -156,10 +158,13 @@ def scenario_title(item: pytest.Item) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    worker = hasattr(config, "workerinput")
     for item in items:  # progress lines (also those of xdist workers) name the scenario as the feature does
         title = scenario_title(item)
         if title is not None:
             item.user_properties.append((SCENARIO_PROPERTY, title))
+            if worker:
+                item.user_properties.append((WORKER_PID_PROPERTY, os.getpid()))
     wanted = {p for p in _settings(config).features}
     if not wanted:
         return

@@ -13,7 +13,10 @@ Ctrl-C every worker rolls back its faults and stops its stack; anything a worker
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ DRILL_PLUGINS = ("harness.plugin", "pytest_bdd.plugin")
 XDIST_PLUGINS = ("xdist.plugin",)
 NO_AUTOLOAD = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
 SCENARIO_PROPERTY = "drill_scenario"  # harness.plugin puts each scenario's real name in its reports under this
+WORKER_PID_PROPERTY = "drill_worker_pid"  # ... and, under xdist, the worker's pid
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,48 @@ def worker_count(settings: RunSettings) -> int:
     return auto_workers() if settings.workers == "auto" else settings.workers
 
 
+def _property(report: Any, name: str) -> object:
+    return next((value for key, value in getattr(report, "user_properties", ()) if key == name), None)
+
+
 def _report_title(report: Any) -> str:
-    for key, value in getattr(report, "user_properties", ()):
-        if key == SCENARIO_PROPERTY:
-            return str(value)
+    title = _property(report, SCENARIO_PROPERTY)
+    if title is not None:
+        return str(title)
     name = str(report.nodeid).split("::")[-1]
     return name.removeprefix("test_").replace("_", " ")
+
+
+class WorkerStopper:
+    """Stops every xdist worker the way Ctrl-C stops a serial run: their faults roll back, their stacks stop.
+
+    xdist alone lets each worker finish the scenarios already sent to it (after ``-x``), or kills
+    workers that do not exit within 10 s (after SIGTERM): neither is what a drill run promises.
+    The workers' pids come with their reports. Ctrl-C at a terminal reaches every worker already
+    (one process group), so it is never forwarded: a second signal could cut a rollback short.
+    """
+
+    def __init__(self, *, exitfirst: bool) -> None:
+        self.exitfirst = exitfirst
+        self.pids: set[int] = set()
+        self.stopped = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        pid = _property(report, WORKER_PID_PROPERTY)
+        if isinstance(pid, int):
+            self.pids.add(pid)
+        if self.exitfirst and report.failed and not self.stopped:
+            self.stop(signal.SIGINT)
+
+    def stop(self, signum: int) -> None:
+        self.stopped = True
+        for pid in self.pids:
+            with contextlib.suppress(ProcessLookupError):  # that worker has already exited
+                os.kill(pid, signum)
+
+    def on_sigterm(self, signum: int, frame: object) -> None:
+        self.stop(signal.SIGTERM)  # each worker's drill plugin unwinds SIGTERM like Ctrl-C
+        raise KeyboardInterrupt(f"signal {signum}")
 
 
 class ProgressReporter:
@@ -212,6 +252,12 @@ def run_drills(settings: RunSettings, console: Console) -> int:
     )
     if settings.dry_run and settings.workers is not None:
         console.print("[dim]dry run: -n ignored (nothing is started, so it runs serially)[/]")
+    stopper = WorkerStopper(exitfirst=settings.exitfirst)
+    previous_sigterm = None
+    if workers:
+        plugins.append(stopper)
+        if threading.current_thread() is threading.main_thread():
+            previous_sigterm = signal.signal(signal.SIGTERM, stopper.on_sigterm)
     saved = os.environ.get(NO_AUTOLOAD)
     os.environ[NO_AUTOLOAD] = "1"  # xdist workers inherit it, and get the same -p list
     try:
@@ -221,6 +267,8 @@ def run_drills(settings: RunSettings, console: Console) -> int:
             os.environ.pop(NO_AUTOLOAD, None)
         else:
             os.environ[NO_AUTOLOAD] = saved
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     if workers and code != 0:
         _sweep(settings.report_dir / "runs", console)
     from harness.report.model import journal_files

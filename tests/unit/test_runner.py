@@ -1,0 +1,70 @@
+"""harness.runner: the run settings become the pytest command line; -x stops every xdist worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.runner import RunSettings, WorkerStopper, pytest_args, worker_count
+
+
+@dataclass
+class FakeReport:
+    failed: bool
+    user_properties: list[tuple[str, object]] = field(default_factory=list)
+
+
+def settings(**kw: object) -> RunSettings:
+    return RunSettings(report_dir=Path("/tmp/r"), stack_file=Path("/tmp/s.yml"), **kw)  # type: ignore[arg-type]
+
+
+def test_serial_and_parallel_command_lines() -> None:
+    serial = pytest_args(settings())
+    assert "-n" not in serial and "xdist.plugin" not in serial
+    assert serial.count("-p") >= 3 and "harness.plugin" in serial and "pytest_bdd.plugin" in serial
+    parallel = pytest_args(settings(workers=3, exitfirst=True))
+    assert parallel[parallel.index("-n") + 1] == "3" and "xdist.plugin" in parallel and "-x" in parallel
+
+
+def test_auto_is_two_workers_per_core_and_a_dry_run_is_serial() -> None:
+    assert worker_count(settings(workers="auto")) >= 2
+    assert worker_count(settings(workers=4, dry_run=True)) == 0
+    assert worker_count(settings()) == 0
+
+
+def test_the_first_failure_interrupts_every_known_worker_once() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import signal, sys, time\n"
+         "signal.signal(signal.SIGINT, lambda *a: sys.exit(7))\n"
+         "print('ready', flush=True)\n"
+         "time.sleep(30)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        stopper = WorkerStopper(exitfirst=True)
+        stopper.pytest_runtest_logreport(FakeReport(False, [("drill_worker_pid", child.pid)]))  # type: ignore[arg-type]
+        assert child.poll() is None
+        stopper.pytest_runtest_logreport(FakeReport(True))  # type: ignore[arg-type]
+        assert child.wait(10) == 7 and stopper.stopped
+        stopper.pytest_runtest_logreport(FakeReport(True))  # type: ignore[arg-type]  # already stopped: no-op
+    finally:
+        child.kill()
+
+
+def test_without_exitfirst_a_failure_stops_nothing() -> None:
+    stopper = WorkerStopper(exitfirst=False)
+    stopper.pytest_runtest_logreport(FakeReport(True, [("drill_worker_pid", 1)]))  # type: ignore[arg-type]
+    assert not stopper.stopped and stopper.pids == {1}
+
+
+def test_a_sigterm_reaching_the_controller_becomes_an_interrupt() -> None:
+    stopper = WorkerStopper(exitfirst=False)
+    with pytest.raises(KeyboardInterrupt):
+        stopper.on_sigterm(15, None)
+    assert stopper.stopped
