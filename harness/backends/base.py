@@ -186,6 +186,8 @@ class StackAddresses:
             with urllib.request.urlopen(url, timeout=1.0) as resp:
                 return resp.status == 200, f"HTTP {resp.status}"
         except urllib.error.HTTPError as exc:
-            return False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
+            from harness.probes._http import health_summary  # every failing check in full, never cut
+
+            return False, health_summary(exc.code, exc.read().decode(errors="replace"))
         except (OSError, ValueError) as exc:
             return False, f"unreachable: {exc}"

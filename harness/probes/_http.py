@@ -15,12 +15,41 @@ class HttpReply:
     status: int
     text: str
 
+    def health_summary(self) -> str:
+        """A health reply as a person needs it: ``HTTP 503: failing checks: data_sla: violated; ...``.
+
+        Every failing check of the stack contract's ``{"checks": {name: {"ok", "detail"}}}`` body is named
+        in full (never cut); any other body is given whole.
+        """
+        return health_summary(self.status, self.text)
+
     def json(self) -> tuple[bool, object, str]:
         """``(ok, document, problem)``: the body parsed as JSON, or why it could not be."""
         try:
             return True, json.loads(self.text), ""
         except ValueError as exc:
             return False, None, f"HTTP {self.status} body is not JSON ({exc}): {self.text[:200]!r}"
+
+
+def health_summary(status: int, text: str) -> str:
+    """``HTTP <status>`` plus the failing checks of a contract health body, in full; else the whole body."""
+    head = f"HTTP {status}"
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return f"{head}: {text.strip()}" if text.strip() else head
+    checks = document.get("checks") if isinstance(document, dict) else None
+    if not isinstance(checks, dict):
+        return f"{head}: {text.strip()}"
+    failing = [
+        f"{name}: {check.get('detail', '')}" if isinstance(check, dict) else f"{name}: {check!r}"
+        for name, check in checks.items()
+        if not (isinstance(check, dict) and check.get("ok") is True)
+    ]
+    if failing:
+        return f"{head}: failing checks: {'; '.join(failing)}"
+    live = document.get("live") if isinstance(document, dict) else None
+    return f"{head}: every check ok" + ("" if live is not False else " but live is false")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class HttpHealth(Probe):
             return Observation(False, reply.observed)
         head = f"HTTP {reply.status}"
         if self.field is None:
-            return Observation(reply.status == self.status, f"{head}: {reply.text[:200]}", reply.status)
+            return Observation(reply.status == self.status, reply.health_summary(), reply.status)
         ok, document, problem = reply.json()
         if not ok:
             return Observation(False, problem)
