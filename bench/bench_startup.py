@@ -12,6 +12,7 @@ Needs no lock (nothing is started), but a busy machine inflates every figure: co
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,11 +24,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# as a user runs it: bytecode caches on (some shells and CI set PYTHONDONTWRITEBYTECODE, which makes
+# every run compile every module again), and one warm-up run first so the caches exist
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(argv: list[str], cwd: Path, repeat: int) -> list[float]:
     out = []
+    subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, env=ENV)  # warm-up
     for _ in range(repeat):
         started = time.perf_counter()
-        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False, env=ENV)
         out.append(time.perf_counter() - started)
         if proc.returncode not in (0,):
             raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")

@@ -185,7 +185,10 @@ class _LineDict(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-class _LineLoader(yaml.SafeLoader):
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: ~4x faster
+
+
+class _LineLoader(_SafeLoader):  # type: ignore[misc]
     pass
 
 
