@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.project import current_project
 from harness.runner import RunSettings, WorkerStopper, pytest_args, worker_count
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -19,14 +22,17 @@ class FakeReport:
 
 
 def settings(**kw: object) -> RunSettings:
-    return RunSettings(report_dir=Path("/tmp/r"), stack_file=Path("/tmp/s.yml"), **kw)  # type: ignore[arg-type]
+    return RunSettings(project=current_project(ROOT), report_dir=Path("/tmp/r"),  # type: ignore[arg-type]
+                       stack_file=Path("/tmp/s.yml"), **kw)
 
 
 def test_serial_and_parallel_command_lines() -> None:
-    serial = pytest_args(settings())
+    module = Path("/tmp/r/.drill/test_drill_features.py")
+    serial = pytest_args(settings(), module)
     assert "-n" not in serial and "xdist.plugin" not in serial
     assert serial.count("-p") >= 3 and "harness.plugin" in serial and "pytest_bdd.plugin" in serial
-    parallel = pytest_args(settings(workers=3, exitfirst=True))
+    assert serial[0] == str(module) and serial[serial.index("-c") + 1] == "/tmp/r/.drill/pytest.ini"
+    parallel = pytest_args(settings(workers=3, exitfirst=True), module)
     assert parallel[parallel.index("-n") + 1] == "3" and "xdist.plugin" in parallel and "-x" in parallel
 
 
