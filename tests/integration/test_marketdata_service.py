@@ -249,18 +249,24 @@ def test_bad_environment_value_exits_2_with_one_line() -> None:
 
 
 def test_keep_alive_polls_do_not_stall(base: str) -> None:
-    """traderunner polls through a keep-alive session: no 40 ms Nagle/delayed-ACK stall per request."""
+    """traderunner polls through a keep-alive session: no 40 ms Nagle/delayed-ACK stall per request.
+
+    Such a stall delays *every* request on the connection by ~40 ms, so the fastest of 20 requests
+    shows it; a busy machine only slows some of them (the total time used to be asserted, and
+    failed under load without any stall).
+    """
     port = int(base.rsplit(":", 1)[1])
     sym = symbols(base)[0]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    took = []
     try:
-        t0 = time.monotonic()
         for _ in range(20):
+            t0 = time.monotonic()
             conn.request("GET", f"/api/intraday/{sym}?interval=5m&from=1767623400&to=1767624000")
             resp = conn.getresponse()
             assert resp.status == 200
             resp.read()
-        elapsed = time.monotonic() - t0
+            took.append(time.monotonic() - t0)
     finally:
         conn.close()
-    assert elapsed < 0.5, f"20 keep-alive requests took {elapsed:.2f}s"
+    assert min(took) < 0.035, f"every keep-alive request took >= 35 ms (a per-request stall): {took}"
