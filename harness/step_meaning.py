@@ -23,7 +23,7 @@ RECOVERY_STEP = re.compile(
     r"|is connected to the broker within|trading resumes within"
 )
 RTO_STEP = re.compile(r"\ban RTO of (?P<value>[\d.]+) (?P<unit>seconds?|minutes?)\b")
-NO_RECOVERY = "the drill has no recovery step (it checks detection or a procedure)"
+NO_RECOVERY = "no recovery step"
 
 
 def tag_severity(tags: Iterable[str]) -> str:
