@@ -100,11 +100,13 @@ class WorkerStopper:
         self.exitfirst = exitfirst
         self.pids: set[int] = set()
         self.stopped = False
+        self.failed = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         pid = _property(report, WORKER_PID_PROPERTY)
         if isinstance(pid, int):
             self.pids.add(pid)
+        self.failed = self.failed or report.failed
         if self.exitfirst and report.failed and not self.stopped:
             self.stop(signal.SIGINT)
 
@@ -271,6 +273,8 @@ def run_drills(settings: RunSettings, console: Console) -> int:
             signal.signal(signal.SIGTERM, previous_sigterm)
     if workers and code != 0:
         _sweep(settings.report_dir / "runs", console)
+    if stopper.exitfirst and stopper.failed and code == pytest.ExitCode.INTERRUPTED:
+        code = pytest.ExitCode.TESTS_FAILED  # xdist ends a -x run as "interrupted": it stopped on a failure
     from harness.report.model import journal_files
 
     if journal_files(settings.report_dir):
