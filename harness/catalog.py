@@ -111,6 +111,7 @@ def load_step_library(project: DrillProject | None = None) -> list[StepDef]:
     owners = (STEP_PACKAGE, *project.steps)
     harness_root = Path(pkg.__file__ or ".").resolve().parent.parent.parent
     defs: list[StepDef] = []
+    seen: set[tuple[str, str, str]] = set()
     for ctx in step_definitions():
         func = ctx.step_func
         if not any(func.__module__ == o or func.__module__.startswith(o + ".") for o in owners):
@@ -123,6 +124,10 @@ def load_step_library(project: DrillProject | None = None) -> list[StepDef]:
                 where = f"{source.relative_to(base)}:{line}"
                 break
         pattern = str(getattr(ctx.parser, "name", ctx.parser))
+        key = (ctx.type or "step", pattern, where)
+        if key in seen:  # the same definition registered again (its module imported anew): not ambiguous
+            continue
+        seen.add(key)
         defs.append(StepDef(ctx.type or "step", pattern, inspect.getdoc(func) or "", where, ctx))
     return sorted(defs, key=lambda d: (("given", "when", "then", "step").index(d.type), d.pattern))
 
