@@ -121,6 +121,8 @@ class Scenario:
         rto = self.rto
         if not self.has_recovery and (rto is None or rto.value_s is None):
             return f"n/a: {NO_RECOVERY}", "no recovery"
+        if self.interrupted and (rto is None or rto.value_s is None):  # stopped before it could recover
+            return "- (interrupted)", "not measured"
         if self.status == "planned":  # a dry run measured nothing
             target_s = rto.target_s if rto is not None else None
             return f"planned ({'no target' if target_s is None else f'target {target_s:g}s'})", "planned"

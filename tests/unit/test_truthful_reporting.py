@@ -146,3 +146,14 @@ def test_a_planned_scenario_is_neither_passed_nor_failed(tmp_path: Path) -> None
     assert 'skipped="6"' in files.junit.read_text()
     cucumber = json.loads(files.cucumber.read_text())
     assert {s["result"]["status"] for f in cucumber for e in f["elements"] for s in e["steps"]} == {"skipped"}
+
+
+def test_an_interrupted_scenario_says_so_instead_of_no_target(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "passed", tmp_path / "r")
+    path = tmp_path / "r" / "journal.json"
+    data = json.loads(path.read_text())
+    data["scenarios"][0]["status"] = "interrupted"
+    data["scenarios"][0]["measurements"] = []
+    data["scenarios"][0]["timeline"]["measurements"] = []
+    path.write_text(json.dumps(data))
+    assert load_run(tmp_path / "r").scenarios[0].rto_summary == ("- (interrupted)", "not measured")
