@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
-# The project's test command (README: `make test`). Fails on any failure, and also when pytest
+# The project's test command (README: `make test`). Fails on any failure, and also when a pytest run
 # collected nothing (exit 5), so "no tests ran" can never pass as green.
+#
+# The unit tests and the drill features (each scenario starts its own stack in its own run directory)
+# run in parallel with pytest-xdist; the Docker and browser tests, which share one engine or one
+# browser, run serially. The integration tests that start their own servers on ephemeral ports can
+# run in parallel too (INTEGRATION_WORKERS); they stay serial by default until a loaded CI run shows
+# that their timing checks hold next to each other.
+#   TEST_WORKERS=N|auto         workers of the unit tests (default auto: one per core)
+#   DRILL_WORKERS=N             workers of the drill features (default: two per core, as `drill run -n auto`:
+#                               a drill mostly waits on deadlines and alert rules)
+#   INTEGRATION_WORKERS=N|auto  workers of the loopback integration tests (default: serial)
+#   TEST_WORKERS=0              everything serially, in one process per part
+#   extra arguments go to every pytest run (e.g. -x, -k expr)
+# Under load (as on a busy CI machine): scripts/cpu-hogs.sh bash scripts/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p test-artifacts
+workers="${TEST_WORKERS:-auto}"
+drill_workers="${DRILL_WORKERS:-$((2 * $(nproc)))}"
+integration_workers="${INTEGRATION_WORKERS:-no}"
 
 echo "== import contract: harness and mockstack never import each other"
 lint-imports --config pyproject.toml || exit 1
@@ -13,11 +29,27 @@ echo "== ruff and mypy --strict (harness, mockstack)"
 ruff check harness mockstack scenarios tests bench || exit 1
 mypy || exit 1
 
-echo "== pytest: unit, integration, drill features"
-pytest tests scenarios -p no:cacheprovider "$@"
-rc=$?
-if [ "$rc" -eq 5 ]; then
-  echo "test.sh: pytest collected no tests (exit 5): treating as failure" >&2
-  exit 1
-fi
-exit "$rc"
+status=0
+part() {  # part NAME WORKERS(N|auto|no) PYTEST-ARGS...: one pytest run; exit 5 (nothing collected) fails
+  local name="$1" n="$2"
+  shift 2
+  local dist=()
+  if [ "$n" != no ] && [ "$workers" != 0 ]; then dist=(-n "$n"); fi
+  echo "== pytest: $name ${dist[*]}"
+  local started=$SECONDS
+  pytest "$@" -p no:cacheprovider "${dist[@]}" "${extra[@]}"
+  local rc=$?
+  echo "== $name: exit $rc in $((SECONDS - started)) s"
+  if [ "$rc" -eq 5 ]; then
+    echo "test.sh: pytest collected no tests for '$name' (exit 5): treating as failure" >&2
+    rc=1
+  fi
+  [ "$rc" -ne 0 ] && status=1
+  return 0
+}
+extra=("$@")
+part "unit" "$workers" tests/unit
+part "integration (own servers on ephemeral ports)" "$integration_workers" tests/integration -m "not docker and not browser"
+part "integration (one Docker engine, one browser: serial)" no tests/integration -m "docker or browser"
+part "drill features (a stack per scenario)" "$drill_workers" scenarios
+exit "$status"
