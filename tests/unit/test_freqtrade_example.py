@@ -170,3 +170,99 @@ def test_stack_file_parses_with_the_process_backend_commands() -> None:
 def test_exporter_classifies_exchange_errors(message: str, kind: str | None) -> None:
     found = next((k for k, pattern in exporter.KINDS.items() if pattern.search(message)), None)
     assert found == kind
+
+
+class _FakeAPIs:
+    """Freqtrade's REST API and the venue's truth as canned JSON on a loopback port (logic test only)."""
+
+    def __init__(self, routes: dict[str, Any]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.routes = routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                if path not in outer.routes:
+                    self.send_error(404)
+                    return
+                body = json.dumps(outer.routes[path]).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _metrics(lines: list[str]) -> dict[str, float]:
+    return {ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1]) for ln in lines if not ln.startswith("#")}
+
+
+def test_exporter_turns_the_api_into_metrics_and_sees_divergence() -> None:
+    import time as _time
+
+    now = _time.time()
+    trade = {"trade_id": 1, "base_currency": "BTC", "amount": 0.0003, "orders": [{"order_id": "1"}]}
+    apis = _FakeAPIs(
+        {
+            "/api/v1/ping": {"status": "pong"},
+            "/api/v1/show_config": {"state": "paused", "stake_currency": "USDT"},
+            "/api/v1/health": {"last_process_ts": now - 42},
+            "/api/v1/count": {"current": 1, "max": 1},
+            "/api/v1/balance": {"currencies": [{"currency": "USDT", "balance": 980.5}]},
+            "/api/v1/status": [trade],
+            "/api/v1/trades": {"trades": [trade]},
+            "/api/v1/logs": {
+                "logs": [
+                    [
+                        "d",
+                        now * 1000,
+                        "freqtrade.exchange.common",
+                        "WARNING",
+                        "_async_get_candle_history() returned exception: DDosProtection",
+                    ],
+                    ["d", now * 1000 + 1, "freqtrade.worker", "INFO", "Bot heartbeat"],
+                ]
+            },
+            "/admin/truth": {
+                "balances": {"USDT": {"free": "980", "locked": "0"}, "BTC": {"free": "0", "locked": "0"}},
+                "orders": [{"orderId": 1, "executedQty": "0.00030000"}, {"orderId": 2, "executedQty": "0.00030000"}],
+            },
+            "/api/v3/ping": {},
+        }
+    )
+    try:
+        ex = exporter.Exporter(apis.url, apis.url, apis.url, "drill", "drill", 2.0)
+        first = _metrics(ex.collect())
+        second = _metrics(ex.collect())
+    finally:
+        apis.close()
+    assert first["freqtrade_up"] == 1
+    assert first['freqtrade_state{state="paused"}'] == 1 and first['freqtrade_state{state="running"}'] == 0
+    assert 41 <= first["freqtrade_last_process_age_seconds"] < 60
+    assert first["freqtrade_open_trades"] == 1 and first['freqtrade_balance_total{currency="USDT"}'] == 980.5
+    assert first['freqtrade_venue_position_diff{asset="BTC"}'] == pytest.approx(-0.0003)
+    assert first["freqtrade_venue_unknown_orders"] == 1, "order 2 filled at the venue, unknown to the bot"
+    assert first['freqtrade_exchange_errors_total{kind="rate_limit"}'] == 1
+    assert second['freqtrade_exchange_errors_total{kind="rate_limit"}'] == 1, "a log record is counted once"
+    assert first["freqtrade_venue_reachable"] == 1
+
+
+def test_exporter_reports_a_dead_bot_and_an_unreachable_venue() -> None:
+    ex = exporter.Exporter("http://127.0.0.1:9", "http://127.0.0.1:9", None, "drill", "drill", 0.5)
+    metrics = _metrics(ex.collect())
+    assert metrics["freqtrade_up"] == 0 and metrics["freqtrade_venue_reachable"] == 0
+    assert metrics['freqtrade_api_errors_total{endpoint="ping"}'] == 1
+    assert "freqtrade_open_trades" not in metrics
