@@ -111,7 +111,8 @@ class Bench:
         return reply
 
     def last_process_age(self) -> float:
-        return time.time() - float(self.bot("GET", "health", timeout=2)["last_process_ts"])
+        last = self.bot("GET", "health", timeout=2).get("last_process_ts")
+        return float("inf") if last is None else time.time() - float(last)  # None: no loop yet
 
     def truth(self) -> dict[str, Any]:
         status, body = call("GET", f"{self.venue}/admin/truth")
@@ -174,15 +175,19 @@ class Bench:
         )
 
     def hang(self) -> Result:
-        fid = self.fault({"kind": "hang", "seconds": 45})
+        seconds = 45
+        t0 = time.monotonic()
+        self.fault({"kind": "hang", "seconds": seconds})
         _, detect = wait_for(lambda: self.alert_active("FreqtradeLoopStale"), 90, "stale-loop alert")
-        call("DELETE", f"{self.venue}/admin/faults/{fid}")
+        worst = self.last_process_age()
+        time.sleep(max(0.0, seconds - (time.monotonic() - t0)))
         _, recover = wait_for(lambda: self.last_process_age() < 8, 120, "a fresh last_process")
         return Result(
             "hang",
             detect,
             recover,
-            "venue hang 45 s (cleared once detected); recover = fault cleared -> last_process younger than 8 s",
+            f"venue hangs {seconds} s; last_process age at detection {worst:.0f}s; "
+            "recover = hang ends -> last_process younger than 8 s",
         )
 
     def ban_418(self) -> Result:
@@ -199,7 +204,7 @@ class Bench:
         mark = self.venue_requests()
         _, recover = wait_for(lambda: self.venue_requests() > mark, 60, "a bot request after the ban")
         backoff = [ln for ln in self.backend.log_tail("freqtrade", 4000) if "backoff" in ln.lower()]
-        delays = sorted({m for ln in backoff for m in re.findall(r"backoff delay (\d+)", ln)}, key=int)
+        delays = sorted({m for ln in backoff for m in re.findall(r"backoff delay:? (\d+)", ln)}, key=int)
         return Result(
             "ban_418",
             detect,
@@ -326,7 +331,9 @@ def main() -> None:
                 recover = f"{result.recover_s:.1f}" if result.recover_s is not None else "-"
                 print(f"{result.fault:<12} {detect:>9} {recover:>10}  {result.notes}", flush=True)
                 try:
-                    bench.wait_quiet("FreqtradeVenueUnreachable", "FreqtradeLoopStale", "FreqtradeDown")
+                    bench.wait_quiet(
+                        "FreqtradeVenueUnreachable", "FreqtradeLoopStale", "FreqtradeDown", "FreqtradeTradesDiverged"
+                    )
                 except TimeoutError as exc:
                     print(f"  (alerts did not settle: {exc})", flush=True)
         finally:

@@ -231,7 +231,9 @@ class Exporter:
             venue = Decimal(row["free"]) + Decimal(row["locked"])
             diffs.append((f'{{asset="{asset}"}}', float(venue - held.get(asset, Decimal(0)))))
         metric("freqtrade_venue_position_diff", "gauge", "venue holding minus the bot's open-trade amount", diffs)
-        known = {str(o.get("order_id")) for t in bot["trades"].get("trades", []) for o in t.get("orders", [])}
+        # /trades lists closed trades only; the open ones (with their orders) come from /status.
+        trades = [*bot["trades"].get("trades", []), *bot["open"]]
+        known = {str(o.get("order_id")) for t in trades for o in t.get("orders", [])}
         unknown = sum(
             1 for o in truth.get("orders", []) if str(o["orderId"]) not in known and o["executedQty"] != "0.00000000"
         )

@@ -223,7 +223,7 @@ def test_exporter_turns_the_api_into_metrics_and_sees_divergence() -> None:
             "/api/v1/count": {"current": 1, "max": 1},
             "/api/v1/balance": {"currencies": [{"currency": "USDT", "balance": 980.5}]},
             "/api/v1/status": [trade],
-            "/api/v1/trades": {"trades": [trade]},
+            "/api/v1/trades": {"trades": [{"trade_id": 0, "orders": [{"order_id": "0"}]}]},  # closed trades only
             "/api/v1/logs": {
                 "logs": [
                     [
@@ -238,7 +238,11 @@ def test_exporter_turns_the_api_into_metrics_and_sees_divergence() -> None:
             },
             "/admin/truth": {
                 "balances": {"USDT": {"free": "980", "locked": "0"}, "BTC": {"free": "0", "locked": "0"}},
-                "orders": [{"orderId": 1, "executedQty": "0.00030000"}, {"orderId": 2, "executedQty": "0.00030000"}],
+                "orders": [
+                    {"orderId": 0, "executedQty": "0.00030000"},
+                    {"orderId": 1, "executedQty": "0.00030000"},
+                    {"orderId": 2, "executedQty": "0.00030000"},
+                ],
             },
             "/api/v3/ping": {},
         }
