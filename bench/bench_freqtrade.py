@@ -193,14 +193,14 @@ class Bench:
     def ban_418(self) -> Result:
         with urllib.request.urlopen(f"{self.venue}/metrics", timeout=3) as reply:
             text = reply.read().decode()
-        refused0 = sum(float(v) for v in re.findall(r'venue_requests_refused_total\{status="418"\} (\S+)', text))
+        refused0 = sum(float(v) for v in re.findall(r'venue_requests_total\{endpoint="(?!ping)[^"]+",status="418"\} (\S+)', text))
         self.fault({"kind": "ban", "status": 418, "seconds": 30})
         t0 = time.monotonic()
         _, detect = wait_for(lambda: self.alert_active("FreqtradeRateLimitBan"), 60, "rate-limit alert")
         time.sleep(max(0.0, 30.5 - (time.monotonic() - t0)))
         with urllib.request.urlopen(f"{self.venue}/metrics", timeout=3) as reply:
             text = reply.read().decode()
-        refused = sum(float(v) for v in re.findall(r'venue_requests_refused_total\{status="418"\} (\S+)', text))
+        refused = sum(float(v) for v in re.findall(r'venue_requests_total\{endpoint="(?!ping)[^"]+",status="418"\} (\S+)', text))
         mark = self.venue_requests()
         _, recover = wait_for(lambda: self.venue_requests() > mark, 60, "a bot request after the ban")
         backoff = [ln for ln in self.backend.log_tail("freqtrade", 4000) if "backoff" in ln.lower()]
@@ -209,7 +209,7 @@ class Bench:
             "ban_418",
             detect,
             recover,
-            f"requests refused during the 30 s ban: {refused - refused0:.0f} (incl. exporter pings, 1/s); "
+            f"bot requests refused during the 30 s ban: {refused - refused0:.0f} (exporter pings excluded); "
             f"bot back-off delays seen: {', '.join(delays) or 'none logged'}",
         )
 
