@@ -37,6 +37,7 @@ STACK_FILE = ROOT / "examples" / "freqtrade" / "docker-compose.yml"
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"drill:drill").decode()}
 FAULTS = ("venue_down", "hang", "ban_418", "lost_ack", "kill_9", "stopentry")
 T = TypeVar("T")
+BOT_418 = r'venue_requests_total\{endpoint="(?!ping)[^"]+",status="418"\} (\S+)'  # the exporter's pings excluded
 
 
 def call(
@@ -193,14 +194,14 @@ class Bench:
     def ban_418(self) -> Result:
         with urllib.request.urlopen(f"{self.venue}/metrics", timeout=3) as reply:
             text = reply.read().decode()
-        refused0 = sum(float(v) for v in re.findall(r'venue_requests_total\{endpoint="(?!ping)[^"]+",status="418"\} (\S+)', text))
+        refused0 = sum(float(v) for v in re.findall(BOT_418, text))
         self.fault({"kind": "ban", "status": 418, "seconds": 30})
         t0 = time.monotonic()
         _, detect = wait_for(lambda: self.alert_active("FreqtradeRateLimitBan"), 60, "rate-limit alert")
         time.sleep(max(0.0, 30.5 - (time.monotonic() - t0)))
         with urllib.request.urlopen(f"{self.venue}/metrics", timeout=3) as reply:
             text = reply.read().decode()
-        refused = sum(float(v) for v in re.findall(r'venue_requests_total\{endpoint="(?!ping)[^"]+",status="418"\} (\S+)', text))
+        refused = sum(float(v) for v in re.findall(BOT_418, text))
         mark = self.venue_requests()
         _, recover = wait_for(lambda: self.venue_requests() > mark, 60, "a bot request after the ban")
         backoff = [ln for ln in self.backend.log_tail("freqtrade", 4000) if "backoff" in ln.lower()]
