@@ -68,10 +68,14 @@ class Response:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers (e.g. ``Retry-After``)."""
+    drop: bool = False
+    """Close the connection without answering (a reply lost on the way back)."""
 
     @classmethod
-    def json(cls, value: Any, status: int = 200) -> Response:
-        return cls(status, json.dumps(value, default=str).encode(), "application/json")
+    def json(cls, value: Any, status: int = 200, headers: tuple[tuple[str, str], ...] = ()) -> Response:
+        return cls(status, json.dumps(value, default=str).encode(), "application/json", headers)
 
     @classmethod
     def html(cls, text: str, status: int = 200) -> Response:
@@ -125,9 +129,14 @@ class ServiceHTTP:
                 body = self.rfile.read(length) if length else b""
                 params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
                 response = outer.dispatch(method, parts.path, params, body)
+                if response.drop:
+                    self.close_connection = True
+                    return
                 self.send_response(response.status)
                 self.send_header("Content-Type", response.content_type)
                 self.send_header("Content-Length", str(len(response.body)))
+                for name, value in response.headers:
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(response.body)
 
