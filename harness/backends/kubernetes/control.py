@@ -154,6 +154,17 @@ class KubernetesBackend(StackAddresses):
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
+    def plan(self) -> None:
+        """Addresses from the description's declared ports, for a dry run: nothing is contacted or created."""
+        for spec in self.stack.services.values():
+            for port_name, port in spec.ports.items():
+                self.ports.setdefault(f"{spec.name}.{port_name}", port)
+        toxiproxies = self.stack.services_with_role("toxiproxy")
+        for name, link in self.stack.links.items():
+            target = self.stack.service(link.target)
+            listen = f"{toxiproxies[0].name if toxiproxies else 'toxiproxy'}:{link.listen_port or 0}"
+            self.links.setdefault(name, LinkInfo(name, name, listen, f"{target.name}:{target.ports[link.port]}"))
+
     def up(self) -> None:
         """Namespace, Services, Toxiproxy and its links, then every other service; wait until all are healthy."""
         if self.status == "up":
@@ -265,7 +276,7 @@ class KubernetesBackend(StackAddresses):
             for name in self.stack.services:
                 with contextlib.suppress(BackendError):
                     self._thaw(name)
-            delete_namespace(self.kubectl, self.namespace)
+            delete_namespace(self.kubectl, self.namespace, wait=False)
         finally:
             for name in self._intended:
                 self._intended[name] = ServiceState.STOPPED
@@ -345,7 +356,12 @@ class KubernetesBackend(StackAddresses):
         running = pod is not None and "running" in self._container_status(pod, service).get("state", {})
         if running:
             socket, cid = self._container(service)
-            return ServiceState.PAUSED if self._task_status(socket, cid) == "PAUSED" else ServiceState.RUNNING
+            task = self._task_status(socket, cid)
+            if task == "PAUSED":
+                return ServiceState.PAUSED
+            if task == "RUNNING":
+                return ServiceState.RUNNING
+            # the runtime says the container is gone (killed) before the kubelet has reported it
         return ServiceState.STOPPED if self._intended[service] == ServiceState.STOPPED else ServiceState.DEAD
 
     def _reload_intent(self, service: str) -> None:
@@ -603,14 +619,21 @@ def stop_keeper(keeper: Mapping[str, Any] | None) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def delete_namespace(kubectl: Kubectl, namespace: str, timeout: float = 90.0) -> None:
-    """Delete the namespace and everything in it (pods without grace), and wait until it is gone."""
+def delete_namespace(kubectl: Kubectl, namespace: str, timeout: float = 90.0, *, wait: bool = True) -> None:
+    """Delete the namespace and everything in it (pods without grace); with ``wait``, until it is gone.
+
+    Without ``wait`` it returns once the deletion is under way (the namespace is ``Terminating``, its
+    pods are being killed): the namespace controller finishes within seconds, and a new run never
+    shares a namespace with an old one.
+    """
     k = kubectl.in_namespace(namespace)
     gone = k.run("get", "namespace", namespace, check=False, namespaced=False)
     if gone.code != 0 and "NotFound" in gone.stderr:
         return
     k.run("delete", "deployments,pods", "--all", "--grace-period=0", "--force", check=False, timeout=60)
     k.run("delete", "namespace", namespace, "--wait=false", check=False, namespaced=False)
+    if not wait:
+        return
     wait_until(
         f"namespace {namespace} to be deleted",
         lambda: "NotFound" in k.run("get", "namespace", namespace, check=False, namespaced=False).stderr,

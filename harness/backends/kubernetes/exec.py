@@ -9,19 +9,18 @@ afterwards: ``traderunner status`` answers "NOT RUNNING" exactly as on the other
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import json
 import os
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.backends.base import CommandResult
 from harness.backends.kubernetes.cluster import Kubectl
-from harness.commands import MAX_OUTPUT, _cap
+from harness.commands import run_command
 from harness.errors import BackendError
 
 
@@ -29,24 +28,6 @@ def wrapped(argv: Sequence[str], workdir: str, env: Mapping[str, str]) -> list[s
     """``argv`` run in ``workdir`` with ``env`` added, as one argv for ``kubectl exec`` / a container."""
     assignments = [f"{k}={v}" for k, v in sorted(env.items())]
     return ["sh", "-c", f'cd {workdir} 2>/dev/null; exec env "$@"', "drill-exec", *assignments, *argv]
-
-
-def _run(argv: list[str], timeout: float, stdin: str | None = None) -> tuple[int, bytes, bytes, bool]:
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
-        return proc.returncode, out, err, False
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return -9, out, err, True
 
 
 def exec_in_pod(
@@ -59,13 +40,13 @@ def exec_in_pod(
     env: Mapping[str, str],
     timeout: float,
 ) -> CommandResult:
-    start = time.monotonic()
-    code, out, err, timed_out = _run(
-        kubectl.argv("exec", pod, "-c", container, "--", *wrapped(argv, workdir, env)), timeout
+    result = run_command(
+        kubectl.argv("exec", pod, "-c", container, "--", *wrapped(argv, workdir, env)),
+        cwd=Path.cwd(),
+        env=os.environ,
+        timeout=timeout,
     )
-    return CommandResult(
-        tuple(argv), code, _cap(out, MAX_OUTPUT), _cap(err, MAX_OUTPUT), time.monotonic() - start, timed_out
-    )
+    return dataclasses.replace(result, argv=tuple(argv))
 
 
 def run_once(
