@@ -188,3 +188,11 @@ def test_state_file_round_trips_through_attach(tmp_path: Path) -> None:
     assert again.namespace == "drill-abc" and again.ports == {"broker.http": 41000}
     assert again.keeper == {"pid": 1, "start": "x"}
     assert again.kubeconfig == tmp_path / "kc"
+
+
+def test_an_unknown_kill_mode_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRILL_K8S_KILL", "sometimes")
+    with pytest.raises(InputError, match="DRILL_K8S_KILL='sometimes': expected 'restart'"):
+        KubernetesBackend(STACK, tmp_path)
+    monkeypatch.setenv("DRILL_K8S_KILL", "hold")
+    assert KubernetesBackend(STACK, tmp_path).kill_mode == "hold"

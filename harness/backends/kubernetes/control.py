@@ -42,8 +42,9 @@ from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests
 from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, normalized_image, wait_until
+from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.process import free_port
-from harness.errors import BackendError, EnvironmentProblem, ServiceStartError, StackFileError
+from harness.errors import BackendError, EnvironmentProblem, InputError, ServiceStartError, StackFileError
 from harness.stack import StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
 
@@ -95,6 +96,13 @@ class KubernetesBackend(StackAddresses):
         self._toxiproxy: ToxiproxyAdapter | None = None
         self._followers: dict[str, k8s_logs.LogFollower] = {}
         self._templates: dict[str, dict[str, Any]] = {}
+        self._holds: dict[str, CrashLoop] = {}
+        self.kill_mode = os.environ.get("DRILL_K8S_KILL", "restart")
+        if self.kill_mode not in ("restart", "hold"):
+            raise InputError(
+                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'restart' (the kubelet restarts a killed container, "
+                "the default) or 'hold' (it is killed again until the fault is rolled back)"
+            )
 
     # --- cluster, manifests ------------------------------------------------------------------------
 
@@ -270,6 +278,9 @@ class KubernetesBackend(StackAddresses):
         for follower in self._followers.values():
             follower.close()
         self._followers.clear()
+        for loop in self._holds.values():
+            loop.stop()
+        self._holds.clear()
         stop_keeper(self.keeper)
         self.keeper = None
         try:
@@ -376,16 +387,37 @@ class KubernetesBackend(StackAddresses):
         self._save()
 
     def kill(self, service: str) -> None:
-        """SIGKILL the container; the kubelet restarts it (the drill measures how soon)."""
+        """SIGKILL the container; the kubelet restarts it (the drill measures how soon).
+
+        With ``DRILL_K8S_KILL=hold`` every restart is killed again until :meth:`start` (a crash loop).
+        """
         socket, cid = self._container(service)
         if self._task_status(socket, cid) == "PAUSED":
             self._ctr(socket, "tasks", "resume", cid)
+        if self.kill_mode == "hold":
+            self._set_intent(service, ServiceState.STOPPED)
+            loop = CrashLoop(socket, self.namespace, service)
+            self._holds[service] = loop
+            loop.start()
         got = self._ctr(socket, "tasks", "kill", "-s", "SIGKILL", cid)
-        if got.returncode != 0:
+        if got.returncode != 0 and self.kill_mode != "hold":
             raise BackendError(f"kill {service}: ctr tasks kill failed: {(got.stderr or got.stdout).strip()}")
         wait_until(
             f"{service}'s container to die after SIGKILL", lambda: self._task_status(socket, cid) != "RUNNING", 10.0
         )
+
+    def _release(self, service: str) -> None:
+        """End a crash loop (hold mode) and replace a pod in crash back-off, so the service starts at once."""
+        loop = self._holds.pop(service, None)
+        if loop is not None:
+            loop.stop()
+        pod = self._pod(service)
+        if pod is None:
+            return
+        waiting = self._container_status(pod, service).get("state", {}).get("waiting") or {}
+        if loop is not None or waiting.get("reason") == "CrashLoopBackOff":
+            name = str(pod["metadata"]["name"])
+            self.kubectl.run("delete", "pod", name, "--grace-period=0", "--force", "--wait=false", check=False)
 
     def stop(self, service: str) -> None:
         """Scale to zero (SIGTERM, SIGKILL after the grace period) and wait until the pod is gone."""
@@ -402,6 +434,7 @@ class KubernetesBackend(StackAddresses):
             return
         self._set_intent(service, ServiceState.RUNNING)
         if state is not ServiceState.RUNNING:
+            self._release(service)
             self.kubectl.run("scale", f"deployment/{service}", "--replicas=1")
             self._nudge_keeper()
         self.wait_healthy(service, self.health_timeout)
