@@ -388,9 +388,10 @@ wait_for "node drill-node1 Ready" 90 kubelet-node1 \
 if [ "$NODES" = 2 ]; then
   D2="$STATE/node2"
   say "node drill-node2 ($NODE2_IP, network namespace $NETNS): containerd, kubelet, kube-proxy"
-  for ctl in cpuset cpu cpuacct memory pids blkio devices freezer; do   # its own cgroup root (cgroup v1)
-    [ -d "/sys/fs/cgroup/$ctl" ] && mkdir -p "/sys/fs/cgroup/$ctl/drill-node2"
+  for hierarchy in /sys/fs/cgroup/*/; do   # its own cgroup root in every hierarchy (cgroup v1, systemd's too)
+    mkdir -p "${hierarchy}drill-node2" 2>/dev/null || true
   done
+  [ -e /sys/fs/cgroup/cgroup.controllers ] && mkdir -p /sys/fs/cgroup/drill-node2   # cgroup v2
   if [ -d /sys/fs/cgroup/cpuset/drill-node2 ]; then
     cat /sys/fs/cgroup/cpuset/cpuset.cpus >/sys/fs/cgroup/cpuset/drill-node2/cpuset.cpus
     cat /sys/fs/cgroup/cpuset/cpuset.mems >/sys/fs/cgroup/cpuset/drill-node2/cpuset.mems
@@ -421,6 +422,9 @@ wait
 START
   chmod +x "$D2/start.sh"
   if ! alive kubelet-node2; then
+    for stale in kube-proxy-node2 containerd-node2 node2; do   # what a failed earlier start left running
+      if alive "$stale"; then kill "$(cat "$STATE/pids/$stale.pid")" 2>/dev/null; sleep 1; fi
+    done
     launch node2 nsenter --net="/var/run/netns/$NETNS" unshare -m --propagation private "$D2/start.sh"
   fi
   wait_for "node drill-node2 Ready" 120 node2 \

@@ -323,9 +323,9 @@ class KubernetesBackend(StackAddresses):
                 return dict(status)
         return {}
 
-    def _container(self, service: str) -> tuple[str, str]:
-        """(containerd socket, container id) of the service's running container."""
-        pod = self._pod(service)
+    def _container(self, service: str, pod: Mapping[str, Any] | None = None) -> tuple[str, str]:
+        """(containerd socket, container id) of the service's running container (in ``pod`` when given)."""
+        pod = pod if pod is not None else self._pod(service)
         status = self._container_status(pod, service) if pod else {}
         if pod is None or "running" not in status.get("state", {}):
             raise BackendError(
@@ -364,9 +364,8 @@ class KubernetesBackend(StackAddresses):
         """What the cluster says now (another drill process may have acted); intent from stack.json."""
         self._reload_intent(service)
         pod = self._pod(service)
-        running = pod is not None and "running" in self._container_status(pod, service).get("state", {})
-        if running:
-            socket, cid = self._container(service)
+        if pod is not None and "running" in self._container_status(pod, service).get("state", {}):
+            socket, cid = self._container(service, pod)  # the same snapshot: no race with a restart
             task = self._task_status(socket, cid)
             if task == "PAUSED":
                 return ServiceState.PAUSED
@@ -459,7 +458,7 @@ class KubernetesBackend(StackAddresses):
         pod = self._pod(service)
         if pod is None or "running" not in self._container_status(pod, service).get("state", {}):
             return
-        socket, cid = self._container(service)
+        socket, cid = self._container(service, pod)
         if self._task_status(socket, cid) == "PAUSED":
             got = self._ctr(socket, "tasks", "resume", cid)
             if got.returncode != 0:
