@@ -157,9 +157,12 @@ def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forwa
 
 @pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])
 def test_quarterly_drill_passes_on_the_kubernetes_backend(quarter: str, tmp_path: Path) -> None:
+    # Q4 expects a crashed engine to stay down until the on-call restarts it: on Kubernetes that is a crash
+    # loop (hold mode); a single SIGKILL is healed by the kubelet before TradingEngineDown can fire.
+    env = {**os.environ, "DRILL_K8S_KILL": "hold" if quarter == "Q4" else "restart"}
     proc = subprocess.run(
         [DRILL, "run", "--backend", "kubernetes", "--quarter", quarter, "--report", str(tmp_path / "report")],
-        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, env=env,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "passed" in proc.stdout
