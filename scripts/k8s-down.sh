@@ -53,8 +53,12 @@ for pid in $(pgrep -f "containerd-shim.*-address $STATE/" 2>/dev/null); do kill 
 if [ -d "$STATE" ]; then
   grep -o " $STATE/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
 fi
-for ns in $(ls /var/run/netns 2>/dev/null | grep '^cni-'); do   # pod network namespaces made by our CNI config
-  if ip netns exec "$ns" ip -o addr 2>/dev/null | grep -q ' 10\.244\.'; then ip netns delete "$ns" 2>/dev/null; fi
+for ns in $(ls /var/run/netns 2>/dev/null | grep '^cni-'); do   # pod network namespaces made by our CNI config:
+  # a pod address of ours, or nothing but loopback left (its veth went with our bridge or node namespace)
+  if ip netns exec "$ns" ip -o addr 2>/dev/null | grep -q ' 10\.244\.' \
+     || ! ip netns exec "$ns" ip -o link 2>/dev/null | grep -vq ': lo:'; then
+    ip netns delete "$ns" 2>/dev/null && say "deleted pod network namespace $ns"
+  fi
 done
 
 # network
