@@ -3,6 +3,7 @@ runs the compose file's containers (``harness.backends.docker``, imported only w
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from harness.backends.base import Backend, CommandResult, Endpoint, LinkInfo, ServiceState
 from harness.backends.process import STATE_FILE, ProcessBackend
-from harness.errors import BackendError, EnvironmentProblem, InputError
+from harness.errors import BackendError, DrillError, EnvironmentProblem, InputError
 from harness.stack import StackDescription
 
 BackendFactory = Callable[..., Backend]
@@ -22,9 +23,16 @@ def _docker_backend(*args: Any, **kwargs: Any) -> Backend:
     return DockerBackend(*args, **kwargs)
 
 
+def _kubernetes_backend(*args: Any, **kwargs: Any) -> Backend:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    return KubernetesBackend(*args, **kwargs)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "process": ProcessBackend,
     "docker": _docker_backend,
+    "kubernetes": _kubernetes_backend,
 }
 
 
@@ -67,6 +75,10 @@ def attach_backend(run_dir: Path) -> Backend:
         from harness.backends.docker import DockerBackend
 
         return DockerBackend.attach(run_dir)
+    if kind == "kubernetes":
+        from harness.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend.attach(run_dir)
     if kind != "process":
         raise BackendError(f"{path}: unknown backend {kind!r}", hint=f"known: {', '.join(sorted(BACKENDS))}")
     return ProcessBackend.attach(run_dir)
@@ -80,20 +92,26 @@ def is_dead_run(backend: Backend) -> bool:
 def remove_dead_run(backend: Backend) -> None:
     """Remove the stack of a dead run and close its ledger (the faults' targets are gone with it)."""
     backend.down()
-    if backend.name == "docker":
+    if backend.name in ("docker", "kubernetes"):
         from harness.backends.docker import close_out_ledger
 
         close_out_ledger(backend.run_dir)
 
 
 def reap_dead_runs() -> list[str]:
-    """Remove containers, networks and volumes of dead docker runs; [] when no Docker engine is reachable."""
+    """Remove what dead docker and kubernetes runs left; nothing for an engine or cluster that is not there."""
     from harness.backends import docker as docker_backend
+    from harness.backends.kubernetes.cluster import kubeconfig_path
 
-    try:
-        return docker_backend.reap_dead_runs()
-    except EnvironmentProblem:
-        return []
+    notes: list[str] = []
+    with contextlib.suppress(EnvironmentProblem):
+        notes += docker_backend.reap_dead_runs()
+    if kubeconfig_path().exists():
+        from harness.backends.kubernetes import reap_dead_runs as reap_kubernetes
+
+        with contextlib.suppress(DrillError):  # no cluster answering, or a kubeconfig for another host
+            notes += reap_kubernetes()
+    return notes
 
 
 __all__ = [

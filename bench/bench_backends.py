@@ -1,0 +1,195 @@
+"""Backends side by side, in one run: stack up to all-healthy and one quarterly drill's wall time on the process,
+docker and kubernetes backends, then fault-injection latency per fault type on Kubernetes.
+
+Run (under the shared lock: it starts real stacks):
+    flock /tmp/drill-heavy.lock .venv/bin/python bench/bench_backends.py [--rounds 2] [--quarter Q1] [--fault-rounds 3]
+
+A backend whose engine or cluster is not there is reported as skipped, with the reason. Fault latency is
+measured from the host, through the backend's own port-forwards, as a drill sees it:
+  * kill: ``inject()`` call -> health endpoint fails, and -> healthy again with nobody acting (the kubelet's
+    restart, what a drill measures on Kubernetes);
+  * stop / pause: ``inject()`` -> health fails; ``rollback()`` -> healthy again;
+  * link_down / latency: through a port-forward to Toxiproxy's link port (the marketdata link), ``inject()``
+    -> a probe through the link fails / is slow; ``rollback()`` -> clean again;
+  * full_outage: ``inject()`` -> every application service's health fails; ``rollback()`` -> all healthy.
+Prints figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from bench_stack import time_up_down  # noqa: I001 - sibling script, run from bench/ or the project root
+
+from harness.backends.base import Backend
+from harness.backends.process import ProcessBackend, free_port
+from harness.faults import FaultContext, FullOutage, Kill, LinkDown, Pause, Stop, Toxic
+from harness.faults.base import Fault
+from harness.stack import load_stack
+
+ROOT = Path(__file__).resolve().parents[1]
+CAP_S = 120.0
+
+
+def available(name: str) -> tuple[bool, str]:
+    if name == "process":
+        return True, ""
+    if name == "docker":
+        from harness.backends.docker import engine_available
+
+        return (True, "") if engine_available() else (False, "no Docker engine (scripts/docker-setup.sh)")
+    from harness.backends.kubernetes import cluster_available
+
+    ok, why = cluster_available()
+    return ok, why.splitlines()[0] if not ok else ""
+
+
+def factory(name: str) -> Callable[..., Backend]:
+    if name == "process":
+        return ProcessBackend
+    if name == "docker":
+        from harness.backends.docker import DockerBackend
+
+        return DockerBackend
+    from harness.backends.kubernetes import KubernetesBackend
+
+    return KubernetesBackend
+
+
+def healthy(url: str, timeout: float = 0.5) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def until(check: Callable[[], bool], since: float) -> float:
+    """Seconds from ``since`` to the start of the first probe for which ``check()`` held (CAP_S if never)."""
+    while time.monotonic() - since < CAP_S:
+        started = time.monotonic()
+        if check():
+            return started - since
+        time.sleep(0.02)
+    return CAP_S
+
+
+def health_url(backend: Backend, service: str) -> str:
+    spec = backend.stack.service(service)
+    assert spec.health is not None
+    return backend.endpoint(service, spec.health.port).url + spec.health.path
+
+
+def fault_latencies(rounds: int) -> None:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    stack = load_stack(ROOT / "docker-compose.yml")
+    figures: dict[str, list[float]] = {}
+
+    def note(label: str, value: float) -> None:
+        figures.setdefault(label, []).append(value)
+
+    with tempfile.TemporaryDirectory(prefix="bench-k8s-faults-") as tmp:
+        backend = KubernetesBackend(stack, Path(tmp) / "run")
+        backend.up()
+        ctx = FaultContext(run_dir=backend.run_dir)
+        link_port = free_port()
+        forward = subprocess.Popen(
+            backend.kubectl.argv("port-forward", "svc/toxiproxy", "--address", "127.0.0.1", f"{link_port}:8667"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        through_link = f"http://127.0.0.1:{link_port}/health"
+        try:
+            until(lambda: healthy(through_link), time.monotonic())
+            for _ in range(rounds):
+                for service in ("broker", "dashboard"):
+                    url = health_url(backend, service)
+                    t0 = time.monotonic()
+                    fault: Fault = Kill(backend, service, ctx=ctx)
+                    fault.inject()
+                    note(f"kill {service}: inject -> health fails", until(lambda u=url: not healthy(u), t0))
+                    note(
+                        f"kill {service}: inject -> healthy again (kubelet restart)",
+                        until(lambda u=url: healthy(u, 1.0), t0),
+                    )
+                    fault.rollback()
+                url = health_url(backend, "marketdata")
+                for kind, cls in (("stop", Stop), ("pause", Pause)):
+                    t0 = time.monotonic()
+                    fault = cls(backend, "marketdata", ctx=ctx)
+                    fault.inject()
+                    note(f"{kind} marketdata: inject -> health fails", until(lambda u=url: not healthy(u, 0.3), t0))
+                    t1 = time.monotonic()
+                    fault.rollback()
+                    note(f"{kind} marketdata: rollback -> healthy", until(lambda u=url: healthy(u), t1))
+                for kind, fault in (
+                    ("link_down", LinkDown(backend, "marketdata", ctx=ctx)),
+                    ("latency 800ms", Toxic(backend, "marketdata", "latency", latency=800, ctx=ctx)),
+                ):
+                    t0 = time.monotonic()
+                    fault.inject()
+                    effect = until(lambda: not healthy(through_link, 0.4), t0)
+                    note(f"{kind} (marketdata link): inject -> effect", effect)
+                    t1 = time.monotonic()
+                    fault.rollback()
+                    note(f"{kind} (marketdata link): rollback -> clean", until(lambda: healthy(through_link, 0.4), t1))
+                urls = [health_url(backend, s.name) for s in stack.app_services() if s.health]
+                t0 = time.monotonic()
+                outage = FullOutage(backend, ctx=ctx)
+                outage.inject()
+                note(
+                    "full_outage: inject -> every service's health failed",
+                    until(lambda us=urls: all(not healthy(u, 0.3) for u in us), t0),
+                )
+                t1 = time.monotonic()
+                outage.rollback()
+                note("full_outage: rollback -> all healthy", until(lambda us=urls: all(healthy(u) for u in us), t1))
+        finally:
+            forward.terminate()
+            backend.down()
+    print("fault injection on kubernetes (seconds; p50 / max over rounds):")
+    for label, values in figures.items():
+        print(f"  {label}: p50 {statistics.median(values):.2f}, max {max(values):.2f} (n={len(values)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=2, help="stack up/down rounds per backend")
+    parser.add_argument("--quarter", default="Q1")
+    parser.add_argument("--fault-rounds", type=int, default=3)
+    parser.add_argument("--backends", default="process,docker,kubernetes")
+    args = parser.parse_args()
+    names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    usable = []
+    for name in names:
+        ok, why = available(name)
+        if ok:
+            usable.append(name)
+        else:
+            print(f"{name}: skipped: {why}")
+    for name in usable:
+        time_up_down(factory(name), args.rounds, f"{name} stack")
+    drill = str(Path(sys.executable).parent / "drill")
+    for name in usable:
+        with tempfile.TemporaryDirectory(prefix="bench-drill-") as tmp:
+            t0 = time.monotonic()
+            rc = subprocess.run(
+                [drill, "run", "--backend", name, "--quarter", args.quarter, "--report", tmp],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+            ).returncode
+        print(f"drill run --quarter {args.quarter} on {name}: {time.monotonic() - t0:.1f}s wall (exit {rc})")
+    if "kubernetes" in usable and args.fault_rounds > 0:
+        fault_latencies(args.fault_rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,674 @@
+"""The kubernetes backend: the stack's services as Deployments and Services in a namespace of their own.
+
+* ``up`` checks the cluster (reachable, kubeconfig pointing at this machine, every image on every Ready
+  node), creates namespace ``drill-<run id>`` (labelled ``drill.run-id``), one ClusterIP Service per
+  compose service, then Toxiproxy's Deployment; once Toxiproxy answers it creates the links through its
+  API (upstream ``<service>:<port>``, resolved in the pods by ``hostAliases``) and then deploys every
+  other service (translation: :mod:`harness.backends.kubernetes.manifests`). It waits until every
+  ``x-drill.health`` endpoint answers 200 from the host.
+* The host reaches every named port on 127.0.0.1 through ``kubectl port-forward``, kept by a separate
+  process (:mod:`harness.backends.kubernetes.forward`) on ports chosen per run that stay the same across
+  container restarts, scale to zero and back, and rescheduling.
+* Faults: **kill** SIGKILLs the container through the node's containerd (``ctr tasks kill``): the
+  kubelet restarts it (restartPolicy Always), which is part of what the drill measures. **stop/start**
+  scale the Deployment to 0 and back to 1. **pause/resume** freeze and thaw the container's cgroup
+  (``ctr tasks pause/resume``). Network faults are Toxiproxy's, unchanged. Kill and pause need the
+  node's containerd socket, which ``scripts/k8s-setup.sh`` records in ``runtime.json`` beside the
+  kubeconfig.
+* ``<run_dir>/stack.json`` records namespace, ports, links, intended states, the owner process and
+  the port-forward keeper, so ``drill stack status/down`` and ``drill cleanup`` attach;
+  :func:`harness.backends.kubernetes.reaper.reap_dead_runs` deletes the namespaces of dead runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
+from harness.backends.docker import CONTAINER_WORKDIR, LOCAL_IMAGES, _owner_dead, _proc_start, read_state
+from harness.backends.kubernetes import exec as k8s_exec
+from harness.backends.kubernetes import logs as k8s_logs
+from harness.backends.kubernetes import manifests
+from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, normalized_image, wait_until
+from harness.backends.kubernetes.crashloop import CrashLoop
+from harness.backends.process import free_port
+from harness.errors import BackendError, EnvironmentProblem, InputError, ServiceStartError, StackFileError
+from harness.stack import StackDescription, load_stack
+from harness.toxiproxy import ToxiproxyAdapter
+
+STATE_FILE = "stack.json"
+BUILD_HINT = (
+    "build the images (scripts/build-images.sh) and load them into the node: scripts/k8s-setup.sh does both "
+    "(FORCE_IMAGES=1 reloads them)"
+)
+_FAILING = {
+    "ErrImageNeverPull",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerError",
+    "CreateContainerConfigError",
+    "InvalidImageName",
+    "RunContainerError",
+}
+
+
+class KubernetesBackend(StackAddresses):
+    """A stack of Deployments in namespace ``drill-<run id>`` of the local cluster."""
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        stack: StackDescription,
+        run_dir: Path,
+        *,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        health_timeout: float = 90.0,
+        kubeconfig: Path | None = None,
+    ) -> None:
+        self.stack = stack
+        self.run_dir = run_dir.resolve()
+        self.run_id = run_id or f"drill-{uuid.uuid4().hex[:8]}"
+        self.namespace = manifests.namespace_name(self.run_id)
+        self.env_overrides = dict(env or {})
+        self.health_timeout = health_timeout
+        self.kubeconfig = kubeconfig
+        self.ports: dict[str, int] = {}
+        self.links: dict[str, LinkInfo] = {}
+        self.owner: dict[str, Any] | None = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
+        self.keeper: dict[str, Any] | None = None
+        self.status = "new"
+        self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
+        self._kubectl: Kubectl | None = None
+        self._toxiproxy: ToxiproxyAdapter | None = None
+        self._followers: dict[str, k8s_logs.LogFollower] = {}
+        self._templates: dict[str, dict[str, Any]] = {}
+        self._holds: dict[str, CrashLoop] = {}
+        self.kill_mode = os.environ.get("DRILL_K8S_KILL", "restart")
+        if self.kill_mode not in ("restart", "hold"):
+            raise InputError(
+                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'restart' (the kubelet restarts a killed container, "
+                "the default) or 'hold' (it is killed again until the fault is rolled back)"
+            )
+
+    # --- cluster, manifests ------------------------------------------------------------------------
+
+    @property
+    def kubectl(self) -> Kubectl:
+        if self._kubectl is None:
+            self._kubectl = Kubectl(self.kubeconfig, self.namespace)
+        return self._kubectl
+
+    def detach(self) -> None:
+        """The stack outlives this process on purpose (``drill stack up``): never reaped as a dead run."""
+        self.owner = None
+
+    def mode(self) -> str | None:
+        if self.stack.mode is None:
+            return None
+        return self._env().get(self.stack.mode.env) or self.stack.mode.default
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var, image in LOCAL_IMAGES.items():
+            if not env.get(var):
+                env[var] = image  # the public images cannot be pulled here: the locally built ones
+        env.update(
+            {"DRILL_RUN_ID": self.run_id, "DRILL_RUN_DIR": str(self.run_dir), "DRILL_WORKDIR": str(self.workdir)}
+        )
+        env.update(self.env_overrides)
+        return env
+
+    def compose_services(self) -> dict[str, manifests.ComposeService]:
+        try:
+            doc = yaml.safe_load(self.stack.path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise StackFileError(f"cannot read the compose services: {exc}", location=str(self.stack.path)) from exc
+        if not isinstance(doc, dict):
+            raise StackFileError("not a compose mapping", location=str(self.stack.path))
+        return manifests.read_compose_services(self.stack, doc, self._env(), self.run_dir)
+
+    def check_images(self, services: Mapping[str, manifests.ComposeService]) -> None:
+        nodes = self.kubectl.node_images()
+        if not nodes:
+            raise EnvironmentProblem(
+                f"the cluster at {self.kubectl.server} has no Ready node",
+                hint="`kubectl get nodes`; scripts/k8s-setup.sh starts the nodes",
+            )
+        missing: dict[str, list[str]] = {}
+        for svc in services.values():
+            for node, images in nodes.items():
+                if normalized_image(svc.image) not in images and svc.image not in images:
+                    missing.setdefault(svc.image, []).append(node)
+        if missing:
+            raise EnvironmentProblem(
+                "image(s) missing from the node(s): "
+                + "; ".join(f"{img} (on {', '.join(n)})" for img, n in sorted(missing.items())),
+                hint=BUILD_HINT,
+            )
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def plan(self) -> None:
+        """Addresses from the description's declared ports, for a dry run: nothing is contacted or created."""
+        for spec in self.stack.services.values():
+            for port_name, port in spec.ports.items():
+                self.ports.setdefault(f"{spec.name}.{port_name}", port)
+        toxiproxies = self.stack.services_with_role("toxiproxy")
+        for name, link in self.stack.links.items():
+            target = self.stack.service(link.target)
+            listen = f"{toxiproxies[0].name if toxiproxies else 'toxiproxy'}:{link.listen_port or 0}"
+            self.links.setdefault(name, LinkInfo(name, name, listen, f"{target.name}:{target.ports[link.port]}"))
+
+    def up(self) -> None:
+        """Namespace, Services, Toxiproxy and its links, then every other service; wait until all are healthy."""
+        if self.status == "up":
+            raise BackendError(f"a stack is already running from {self.run_dir}", hint="`drill stack down` first")
+        services = self.compose_services()  # a compose file that does not translate: exit 2 before anything
+        self.kubectl.ping()
+        self.check_images(services)
+        for sub in ("logs", "workdir"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        for spec in self.stack.services.values():
+            for port_name in spec.ports:
+                port = free_port()
+                while port in self.ports.values():
+                    port = free_port()
+                self.ports[f"{spec.name}.{port_name}"] = port
+        self.status = "starting"
+        self._save()
+        try:
+            self._create(services)
+            self.status = "up"
+            self._save()
+        except BaseException:
+            self.down()
+            raise
+
+    def _create(self, services: Mapping[str, manifests.ComposeService]) -> None:
+        owner = json.dumps(self.owner) if self.owner else "detached"
+        self.kubectl.apply(manifests.namespace(self.namespace, self.run_id, self.run_dir, owner))
+        ports = {name: manifests.service_ports(self.stack, name) for name in services}
+        items = [manifests.service(name, self.run_id, ports[name]) for name in services]
+        self.kubectl.apply({"apiVersion": "v1", "kind": "List", "items": items})
+        cluster_ips = {
+            s["metadata"]["name"]: s["spec"]["clusterIP"] for s in self.kubectl.json("get", "services")["items"]
+        }
+        wait_until(
+            f"service account 'default' in namespace {self.namespace}",
+            lambda: self.kubectl.run("get", "serviceaccount", "default", check=False).code == 0,
+            30.0,
+        )
+        deployments = {
+            name: manifests.deployment(svc, self.run_id, ports[name], cluster_ips) for name, svc in services.items()
+        }
+        self._templates = {name: d["spec"]["template"] for name, d in deployments.items()}
+        self._start_keeper()
+        toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]
+        for name in toxiproxies:
+            self._deploy(deployments[name])
+        self._wait_all_healthy(toxiproxies)
+        self._create_links()
+        others = [n for n in self.stack.start_order() if n not in toxiproxies]
+        for name in others:
+            self._deploy(deployments[name])
+        self._wait_all_healthy(others)
+
+    def _deploy(self, deployment: dict[str, Any]) -> None:
+        name = deployment["metadata"]["name"]
+        self._intended[name] = ServiceState.RUNNING
+        self._save()
+        self.kubectl.apply(deployment)
+
+    def _create_links(self) -> None:
+        proxy = self.toxiproxy
+        toxiproxy_service = self.stack.services_with_role("toxiproxy")[0].name
+        for name, spec in self.stack.links.items():
+            target = self.stack.service(spec.target)
+            upstream = f"{target.name}:{target.ports[spec.port]}"
+            listen_port = manifests.link_listen_port(self.stack, name)
+            created = proxy.create_proxy(name, f"0.0.0.0:{listen_port}", upstream)
+            self.links[name] = LinkInfo(name, created.name, f"{toxiproxy_service}:{listen_port}", upstream)
+        self._save()
+
+    def _start_keeper(self) -> None:
+        spec = {
+            "kubeconfig": str(self.kubectl.kubeconfig),
+            "namespace": self.namespace,
+            "logs": str(self.run_dir / "logs"),
+            "services": {
+                name: {str(self.ports[f"{name}.{pn}"]): port for pn, port in self.stack.services[name].ports.items()}
+                for name in self.stack.services
+                if self.stack.services[name].ports
+            },
+        }
+        path = self.run_dir / "port-forward.json"
+        path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
+        with (self.run_dir / "logs" / "port-forward.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "harness.backends.kubernetes.forward", str(path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.keeper = {"pid": proc.pid, "start": _proc_start(proc.pid)}
+        self._save()
+
+    def _nudge_keeper(self) -> None:
+        if self.keeper and not _owner_dead(self.keeper):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(self.keeper["pid"]), signal.SIGUSR1)
+
+    def down(self) -> None:
+        """Stop the port-forwards, thaw what is frozen, delete the namespace (everything in it) and wait."""
+        for follower in self._followers.values():
+            follower.close()
+        self._followers.clear()
+        for loop in self._holds.values():
+            loop.stop()
+        self._holds.clear()
+        stop_keeper(self.keeper)
+        self.keeper = None
+        try:
+            for name in self.stack.services:
+                with contextlib.suppress(BackendError):
+                    self._thaw(name)
+            delete_namespace(self.kubectl, self.namespace, wait=False)
+        finally:
+            for name in self._intended:
+                self._intended[name] = ServiceState.STOPPED
+            self.status = "down"
+            self._save()
+
+    def close(self) -> None:
+        for follower in self._followers.values():
+            follower.close()
+
+    # --- pods and containers ---------------------------------------------------------------------------
+
+    def _pods(self, service: str) -> list[dict[str, Any]]:
+        self.stack.service(service)
+        items: list[dict[str, Any]] = self.kubectl.json(
+            "get", "pods", "-l", f"{manifests.LABEL_SERVICE}={service}", timeout=20
+        )["items"]
+        return sorted(items, key=lambda p: str(p["metadata"].get("creationTimestamp", "")), reverse=True)
+
+    def _pod(self, service: str) -> dict[str, Any] | None:
+        """The service's newest pod that is not being deleted."""
+        pods = [p for p in self._pods(service) if not p["metadata"].get("deletionTimestamp")]
+        return pods[0] if pods else None
+
+    def _pod_name(self, service: str) -> str | None:
+        pod = self._pod(service)
+        return None if pod is None else str(pod["metadata"]["name"])
+
+    @staticmethod
+    def _container_status(pod: Mapping[str, Any], service: str) -> dict[str, Any]:
+        for status in pod.get("status", {}).get("containerStatuses", []) or []:
+            if status.get("name") == service:
+                return dict(status)
+        return {}
+
+    def _container(self, service: str, pod: Mapping[str, Any] | None = None) -> tuple[str, str]:
+        """(containerd socket, container id) of the service's running container (in ``pod`` when given)."""
+        pod = pod if pod is not None else self._pod(service)
+        status = self._container_status(pod, service) if pod else {}
+        if pod is None or "running" not in status.get("state", {}):
+            raise BackendError(
+                f"{service} has no running container in namespace {self.namespace}",
+                hint=f"start it first; kubectl --kubeconfig {self.kubectl.kubeconfig} -n {self.namespace} get pods",
+            )
+        node = str(pod["spec"].get("nodeName", ""))
+        sockets = containerd_sockets(self.kubectl.kubeconfig)
+        if node not in sockets:
+            raise EnvironmentProblem(
+                f"kill/pause of {service} needs the containerd socket of node {node!r}, which is not known",
+                hint="these faults act on the node's runtime: use a cluster made by scripts/k8s-setup.sh "
+                "(it records the sockets in runtime.json beside the kubeconfig)",
+            )
+        return str(sockets[node]), str(status.get("containerID", "")).split("://", 1)[-1]
+
+    def _ctr(self, socket: str, *args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                ["ctr", "-a", socket, "-n", "k8s.io", *args], capture_output=True, text=True, timeout=30, check=False
+            )
+        except FileNotFoundError:
+            raise EnvironmentProblem(
+                "ctr (containerd's client) is not installed", hint="apt-get install containerd"
+            ) from None
+
+    def _task_status(self, socket: str, container_id: str) -> str:
+        got = self._ctr(socket, "tasks", "ls")
+        for line in got.stdout.splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == container_id:
+                return fields[-1].upper()
+        return "UNKNOWN"
+
+    def state(self, service: str) -> ServiceState:
+        """What the cluster says now (another drill process may have acted); intent from stack.json."""
+        self._reload_intent(service)
+        pod = self._pod(service)
+        if pod is not None and "running" in self._container_status(pod, service).get("state", {}):
+            socket, cid = self._container(service, pod)  # the same snapshot: no race with a restart
+            task = self._task_status(socket, cid)
+            if task == "PAUSED":
+                return ServiceState.PAUSED
+            if task == "RUNNING":
+                return ServiceState.RUNNING
+            # the runtime says the container is gone (killed) before the kubelet has reported it
+        return ServiceState.STOPPED if self._intended[service] == ServiceState.STOPPED else ServiceState.DEAD
+
+    def _reload_intent(self, service: str) -> None:
+        try:
+            rec = json.loads((self.run_dir / STATE_FILE).read_text(encoding="utf-8"))["services"][service]
+            self._intended[service] = ServiceState(rec["intended"])
+        except (OSError, ValueError, KeyError):
+            return
+
+    def _set_intent(self, service: str, state: ServiceState) -> None:
+        self._intended[service] = state
+        self._save()
+
+    def kill(self, service: str) -> None:
+        """SIGKILL the container; the kubelet restarts it (the drill measures how soon).
+
+        With ``DRILL_K8S_KILL=hold`` every restart is killed again until :meth:`start` (a crash loop).
+        """
+        socket, cid = self._container(service)
+        if self._task_status(socket, cid) == "PAUSED":
+            self._ctr(socket, "tasks", "resume", cid)
+        if self.kill_mode == "hold":
+            self._set_intent(service, ServiceState.STOPPED)
+            loop = CrashLoop(socket, self.namespace, service)
+            self._holds[service] = loop
+            loop.start()
+        got = self._ctr(socket, "tasks", "kill", "-s", "SIGKILL", cid)
+        if got.returncode != 0 and self.kill_mode != "hold":
+            raise BackendError(f"kill {service}: ctr tasks kill failed: {(got.stderr or got.stdout).strip()}")
+        wait_until(
+            f"{service}'s container to die after SIGKILL", lambda: self._task_status(socket, cid) != "RUNNING", 10.0
+        )
+
+    def _release(self, service: str) -> None:
+        """End a crash loop (hold mode) and replace a pod in crash back-off, so the service starts at once."""
+        loop = self._holds.pop(service, None)
+        if loop is not None:
+            loop.stop()
+        pod = self._pod(service)
+        if pod is None:
+            return
+        waiting = self._container_status(pod, service).get("state", {}).get("waiting") or {}
+        if loop is not None or waiting.get("reason") == "CrashLoopBackOff":
+            name = str(pod["metadata"]["name"])
+            self.kubectl.run("delete", "pod", name, "--grace-period=0", "--force", "--wait=false", check=False)
+
+    def stop(self, service: str) -> None:
+        """Scale to zero (SIGTERM, SIGKILL after the grace period) and wait until the pod is gone."""
+        self._thaw(service)
+        self._set_intent(service, ServiceState.STOPPED)
+        self.kubectl.run("scale", f"deployment/{service}", "--replicas=0")
+        wait_until(f"{service}'s pod to be gone after scale to 0", lambda: not self._pods(service), 60.0)
+
+    def start(self, service: str) -> None:
+        """Scale back to one (or thaw a frozen one) and wait until healthy."""
+        state = self.state(service)
+        if state is ServiceState.PAUSED:
+            self.resume(service)
+            return
+        self._set_intent(service, ServiceState.RUNNING)
+        if state is not ServiceState.RUNNING:
+            self._release(service)
+            self.kubectl.run("scale", f"deployment/{service}", "--replicas=1")
+            self._nudge_keeper()
+        self.wait_healthy(service, self.health_timeout)
+
+    def restart(self, service: str) -> None:
+        if self.state(service) in (ServiceState.RUNNING, ServiceState.PAUSED):
+            self.stop(service)
+        self.start(service)
+
+    def pause(self, service: str) -> None:
+        socket, cid = self._container(service)
+        self._set_intent(service, ServiceState.PAUSED)
+        got = self._ctr(socket, "tasks", "pause", cid)
+        if got.returncode != 0 and "paused" not in got.stderr:
+            raise BackendError(f"pause {service}: ctr tasks pause failed: {(got.stderr or got.stdout).strip()}")
+
+    def resume(self, service: str) -> None:
+        self._thaw(service)
+        self._set_intent(service, ServiceState.RUNNING)
+
+    def _thaw(self, service: str) -> None:
+        pod = self._pod(service)
+        if pod is None or "running" not in self._container_status(pod, service).get("state", {}):
+            return
+        socket, cid = self._container(service, pod)
+        if self._task_status(socket, cid) == "PAUSED":
+            got = self._ctr(socket, "tasks", "resume", cid)
+            if got.returncode != 0:
+                raise BackendError(f"resume {service}: ctr tasks resume failed: {(got.stderr or got.stdout).strip()}")
+
+    # --- health ------------------------------------------------------------------------------------------
+
+    def _problem(self, service: str) -> str | None:
+        """Why the service's pod cannot come up (image missing, crash loop), or None while it may still."""
+        pod = self._pod(service)
+        if pod is None:
+            return None
+        status = self._container_status(pod, service)
+        waiting = status.get("state", {}).get("waiting") or {}
+        if waiting.get("reason") in _FAILING:
+            return f"{waiting['reason']}: {waiting.get('message', '')}"
+        if waiting.get("reason") == "CrashLoopBackOff" and int(status.get("restartCount", 0)) >= 3:
+            last = (status.get("lastState") or {}).get("terminated") or {}
+            return f"crash loop (restarted {status['restartCount']} times, last exit code {last.get('exitCode')})"
+        return None
+
+    def _start_failure(self, name: str, why: str) -> ServiceStartError:
+        tail = self.log_tail(name, 15)
+        return ServiceStartError(
+            f"{name} {why}\n  last log lines (kubectl -n {self.namespace} logs deploy/{name}):\n    "
+            + "\n    ".join(tail),
+            hint=f"fix the cause above; `drill stack down --run-dir {self.run_dir}` deletes namespace {self.namespace}",
+        )
+
+    def _wait_all_healthy(self, names: list[str]) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        pending = list(names)
+        last: dict[str, str] = {}
+        checked = 0.0
+        while pending:
+            if time.monotonic() - checked > 2.0:
+                checked = time.monotonic()
+                for name in pending:
+                    problem = self._problem(name)
+                    if problem:
+                        raise self._start_failure(name, f"cannot start: {problem}")
+            for name in list(pending):
+                ok, observed = self._healthy(self.stack.services[name])
+                last[name] = observed
+                if ok:
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise self._start_failure(
+                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
+                )
+            if pending:
+                time.sleep(0.1)
+
+    def wait_healthy(self, service: str, timeout: float) -> None:
+        spec = self.stack.service(service)
+        deadline = time.monotonic() + timeout
+        checked = 0.0
+        while True:
+            ok, observed = self._healthy(spec)
+            if ok:
+                return
+            if time.monotonic() - checked > 2.0:
+                checked = time.monotonic()
+                problem = self._problem(service)
+                if problem:
+                    raise self._start_failure(service, f"cannot start: {problem}")
+                if self.state(service) is ServiceState.STOPPED:
+                    raise self._start_failure(service, "is not running (scaled to zero)")
+            if time.monotonic() > deadline:
+                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
+            time.sleep(0.05)
+
+    # --- logs -------------------------------------------------------------------------------------------
+
+    def log_path(self, service: str) -> Path:
+        spec = self.stack.service(service)
+        if spec.log and service == self.stack.workdir_service:
+            return self.workdir / spec.log
+        path = self.run_dir / "logs" / f"{service}.log"
+        follower = self._followers.get(service)
+        if follower is None or not follower.thread.is_alive():
+            follower = k8s_logs.LogFollower(self.kubectl, service, path, lambda: self._pod_name(service))
+            self._followers[service] = follower
+            follower.start()
+        return path
+
+    def log_tail(self, service: str, lines: int = 20) -> list[str]:
+        try:
+            return k8s_logs.tail(self.kubectl, self._pod_name(service), service, lines)
+        except (BackendError, EnvironmentProblem):
+            return []
+
+    # --- operator CLI and runbook shell -------------------------------------------------------------------
+
+    def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
+        if self.stack.operator is None:
+            raise StackFileError("the stack has no x-drill.operator", location=str(self.stack.path))
+        return self._exec(self.stack.operator.service, [*self.stack.operator.command, *args], timeout)
+
+    def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
+        return self._exec(self.stack.workdir_service, ["bash", "-o", "pipefail", "-c", script], timeout)
+
+    def _exec(self, service: str, argv: list[str], timeout: float) -> CommandResult:
+        env = {self.stack.mode.env: self.mode() or ""} if self.stack.mode is not None else {}
+        pod = self._pod(service)
+        if pod is not None and self.state(service) is ServiceState.RUNNING:
+            return k8s_exec.exec_in_pod(
+                self.kubectl,
+                str(pod["metadata"]["name"]),
+                service,
+                argv,
+                workdir=CONTAINER_WORKDIR,
+                env=env,
+                timeout=timeout,
+            )
+        template = self._templates.get(service) or self.kubectl.json("get", f"deployment/{service}")["spec"]["template"]
+        return k8s_exec.run_once(
+            self.kubectl, template, service, argv, workdir=CONTAINER_WORKDIR, env=env, timeout=timeout
+        )
+
+    # --- state file ---------------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        data = {
+            "backend": self.name,
+            "run_id": self.run_id,
+            "namespace": self.namespace,
+            "kubeconfig": str(self.kubectl.kubeconfig) if self._kubectl else (str(self.kubeconfig or "") or None),
+            "stack_file": str(self.stack.path),
+            "status": self.status,
+            "owner": self.owner,
+            "keeper": self.keeper,
+            "env": self.env_overrides,
+            "ports": self.ports,
+            "links": {
+                n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream}
+                for n, li in self.links.items()
+            },
+            "services": {n: {"intended": s.value} for n, s in self._intended.items()},
+        }
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.run_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        tmp.replace(self.run_dir / STATE_FILE)
+
+    @property
+    def orphaned(self) -> bool:
+        """The drill process that started this stack is gone, and it was not a detached `drill stack up`."""
+        return self.status != "down" and _owner_dead(self.owner)
+
+    @classmethod
+    def attach(cls, run_dir: Path, health_timeout: float = 90.0) -> KubernetesBackend:
+        """Rebuild the backend of a stack started by another ``drill`` process from its ``stack.json``."""
+        data = read_state(run_dir)
+        kubeconfig = data.get("kubeconfig")
+        backend = cls(
+            load_stack(Path(data["stack_file"])),
+            run_dir,
+            run_id=str(data["run_id"]),
+            env=data.get("env") or {},
+            health_timeout=health_timeout,
+            kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        )
+        backend.namespace = str(data.get("namespace") or backend.namespace)
+        backend.status = str(data.get("status", "up"))
+        backend.owner = data.get("owner")
+        backend.keeper = data.get("keeper")
+        backend.ports = {str(k): int(v) for k, v in data.get("ports", {}).items()}
+        backend.links = {
+            n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"]))
+            for n, li in data.get("links", {}).items()
+        }
+        for name, rec in data.get("services", {}).items():
+            if name in backend._intended:
+                backend._intended[name] = ServiceState(rec.get("intended", "running"))
+        return backend
+
+
+def stop_keeper(keeper: Mapping[str, Any] | None) -> None:
+    """SIGTERM the port-forward keeper's process group (it and its kubectl children), if it is still ours."""
+    if not keeper or _owner_dead(keeper):
+        return
+    pid = int(keeper["pid"])
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _proc_start(pid) is not None:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def delete_namespace(kubectl: Kubectl, namespace: str, timeout: float = 90.0, *, wait: bool = True) -> None:
+    """Delete the namespace and everything in it (pods without grace); with ``wait``, until it is gone.
+
+    Without ``wait`` it returns once the deletion is under way (the namespace is ``Terminating``, its
+    pods are being killed): the namespace controller finishes within seconds, and a new run never
+    shares a namespace with an old one.
+    """
+    k = kubectl.in_namespace(namespace)
+    gone = k.run("get", "namespace", namespace, check=False, namespaced=False)
+    if gone.code != 0 and "NotFound" in gone.stderr:
+        return
+    k.run("delete", "deployments,pods", "--all", "--grace-period=0", "--force", check=False, timeout=60)
+    k.run("delete", "namespace", namespace, "--wait=false", check=False, namespaced=False)
+    if not wait:
+        return
+    wait_until(
+        f"namespace {namespace} to be deleted",
+        lambda: "NotFound" in k.run("get", "namespace", namespace, check=False, namespaced=False).stderr,
+        timeout,
+        interval=0.5,
+    )

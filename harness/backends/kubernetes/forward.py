@@ -1,0 +1,126 @@
+"""The port-forward keeper: every service's named ports on 127.0.0.1, across pod restarts and rescheduling.
+
+Run as its own process (``python -m harness.backends.kubernetes.forward SPEC``), in its own session, so a
+detached ``drill stack up`` keeps its addresses after the CLI exits. SPEC is a JSON file::
+
+    {"kubeconfig": "...", "namespace": "drill-...", "logs": "<run_dir>/logs",
+     "services": {"broker": {"41234": 7100, "41235": 7101}, ...}}
+
+Every second (at once on SIGUSR1, which the backend sends after it starts a service) it lists the
+namespace's pods and, for each service, keeps one ``kubectl port-forward pod/<running pod>
+--address 127.0.0.1 <local>:<remote> ...`` running, on the same local ports: a killed container keeps
+its pod (the forward survives); a pod replaced by scale 0 -> 1 or rescheduled to another node gets a new
+forward on the same ports. It exits, stopping its children, on SIGTERM or when the namespace is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.backends.kubernetes.cluster import Kubectl
+from harness.backends.kubernetes.manifests import LABEL_SERVICE
+from harness.errors import DrillError
+
+POLL_S = 1.0
+
+
+def running_pods(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """Service -> the name of its newest Running, not terminating, pod."""
+    best: dict[str, tuple[str, str]] = {}
+    for pod in pods:
+        meta, status = pod["metadata"], pod.get("status", {})
+        service = (meta.get("labels") or {}).get(LABEL_SERVICE)
+        if not service or meta.get("deletionTimestamp") or status.get("phase") != "Running":
+            continue
+        created = str(meta.get("creationTimestamp", ""))
+        if service not in best or created > best[service][0]:
+            best[service] = (created, meta["name"])
+    return {service: name for service, (_, name) in best.items()}
+
+
+class Keeper:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.kubectl = Kubectl(Path(spec["kubeconfig"]), spec["namespace"])
+        self.logs = Path(spec["logs"])
+        self.services: dict[str, dict[str, int]] = {
+            s: {str(k): int(v) for k, v in ports.items()} for s, ports in spec["services"].items()
+        }
+        self.forwards: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
+        self.wake = threading.Event()
+        self.stopping = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGUSR1, lambda *_: self.wake.set())
+        self.logs.mkdir(parents=True, exist_ok=True)
+        last_ns_check = 0.0
+        try:
+            while not self.stopping:
+                if time.monotonic() - last_ns_check > 5:
+                    last_ns_check = time.monotonic()
+                    gone = self.kubectl.run(
+                        "get", "namespace", str(self.kubectl.namespace), check=False, namespaced=False
+                    )
+                    if gone.code != 0 and "NotFound" in gone.stderr:
+                        return 0
+                try:
+                    self.sync(running_pods(self.kubectl.json("get", "pods", timeout=15)["items"]))
+                except DrillError as exc:
+                    print(f"port-forward keeper: {exc}", file=sys.stderr, flush=True)
+                self.wake.wait(POLL_S)
+                self.wake.clear()
+        finally:
+            for _, proc in self.forwards.values():
+                _end(proc)
+        return 0
+
+    def _stop(self, *_: Any) -> None:
+        self.stopping = True
+        self.wake.set()
+
+    def sync(self, pods: dict[str, str]) -> None:
+        for service, ports in self.services.items():
+            pod = pods.get(service)
+            current = self.forwards.get(service)
+            if current is not None and current[0] == pod and current[1].poll() is None:
+                continue
+            if current is not None:
+                _end(current[1])
+                del self.forwards[service]
+            if pod is None:
+                continue
+            mapping = [f"{local}:{remote}" for local, remote in ports.items()]
+            argv = self.kubectl.argv("port-forward", f"pod/{pod}", "--address", "127.0.0.1", *mapping)
+            with (self.logs / f"port-forward-{service}.log").open("ab") as log:
+                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.forwards[service] = (pod, proc)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m harness.backends.kubernetes.forward SPEC.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    return Keeper(spec).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

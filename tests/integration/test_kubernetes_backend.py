@@ -1,0 +1,168 @@
+"""The kubernetes backend on a real cluster (scripts/k8s-setup.sh): health through the port-forwards, a killed
+container restarted by the kubelet, clean teardown, clean-up after a SIGKILLed run, and the quarterly drills.
+
+When no cluster answers (no kubeconfig, API server down) every test here is *skipped with that reason*;
+an image missing from the node is a failure (the set-up script loads them).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.backends.base import ServiceState
+from harness.stack import load_stack
+
+pytestmark = [pytest.mark.kubernetes, pytest.mark.integration, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+DRILL = str(Path(sys.executable).parent / "drill")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster() -> None:
+    from harness.backends.kubernetes import cluster_available
+
+    ok, why = cluster_available()
+    if not ok:
+        pytest.skip(f"no Kubernetes cluster reachable: {why.splitlines()[0]} (run scripts/k8s-setup.sh)")
+
+
+def leftovers(namespace: str, ports: list[int]) -> list[str]:
+    """What is left of a run: its namespace, and anything still listening on its forwarded ports."""
+    from harness.backends.kubernetes import Kubectl
+
+    found = []
+    deadline = time.monotonic() + 60  # down() starts the deletion; the namespace controller finishes it
+    while Kubectl().run("get", "namespace", namespace, check=False, namespaced=False).code == 0:
+        if time.monotonic() > deadline:
+            found.append(f"namespace {namespace} (still there 60 s after down)")
+            break
+        time.sleep(0.5)
+    for port in ports:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=0.5):
+                found.append(f"something answers on 127.0.0.1:{port}")
+        except OSError as exc:
+            if "refused" not in str(exc).lower():
+                found.append(f"127.0.0.1:{port}: {exc}")
+    forwards = subprocess.run(["pgrep", "-f", f"port-forward.*--namespace={namespace}"], capture_output=True)
+    if forwards.stdout.strip():
+        found.append(f"kubectl port-forward processes {forwards.stdout.decode().split()}")
+    return found
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[object]:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    b = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "run")
+    b.up()
+    try:
+        yield b
+    finally:
+        ports = list(b.ports.values())
+        b.down()
+        assert leftovers(b.namespace, ports) == []
+
+
+def test_stack_is_healthy_through_port_forwards_and_a_killed_container_is_restarted(backend: object) -> None:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    assert isinstance(backend, KubernetesBackend)
+    for name, spec in backend.stack.services.items():
+        ok, observed = backend._healthy(spec)
+        assert ok, f"{name}: {observed}"
+        assert backend.state(name) is ServiceState.RUNNING
+    broker_url = backend.endpoint("broker", "http").url
+    restarts_before = backend._container_status(backend._pod("broker") or {}, "broker").get("restartCount", 0)
+    started = time.monotonic()
+    backend.kill("broker")
+    backend.wait_healthy("broker", 60.0)  # nobody starts it: the kubelet does
+    took = time.monotonic() - started
+    restarts = backend._container_status(backend._pod("broker") or {}, "broker").get("restartCount", 0)
+    assert restarts == restarts_before + 1
+    assert backend.endpoint("broker", "http").url == broker_url  # same address across the restart
+    print(f"broker killed -> healthy again via the kubelet in {took:.1f}s")
+
+
+def test_stop_start_and_pause_resume(backend: object) -> None:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    assert isinstance(backend, KubernetesBackend)
+    backend.stop("dashboard")
+    assert backend.state("dashboard") is ServiceState.STOPPED
+    backend.start("dashboard")
+    assert backend.state("dashboard") is ServiceState.RUNNING
+    backend.pause("marketdata")
+    assert backend.state("marketdata") is ServiceState.PAUSED
+    ok, observed = backend._healthy(backend.stack.service("marketdata"))
+    assert not ok, f"a frozen service answered: {observed}"
+    backend.resume("marketdata")
+    backend.wait_healthy("marketdata", 30.0)
+    result = backend.operator(["status"])
+    assert result.exit_code == 0, result.output
+
+
+INJECTOR = """
+import sys, time
+from pathlib import Path
+from harness.backends.kubernetes import KubernetesBackend
+from harness.faults.base import FaultContext
+from harness.faults.network import LinkDown
+from harness.faults.service import Pause, Stop
+from harness.stack import load_stack
+b = KubernetesBackend(load_stack(Path(sys.argv[2])), Path(sys.argv[1]))
+b.up()
+ctx = FaultContext(run_dir=b.run_dir)
+LinkDown(b, "marketdata", ctx=ctx).inject()
+Pause(b, "dashboard", ctx=ctx).inject()
+Stop(b, "broker", ctx=ctx).inject()
+print("INJECTED", b.namespace, " ".join(str(p) for p in b.ports.values()), flush=True)
+time.sleep(3600)
+"""
+
+
+def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forward(tmp_path: Path) -> None:
+    from harness.backends.kubernetes import Kubectl
+
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INJECTOR, str(run_dir), str(ROOT / "docker-compose.yml")],
+        stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline().split()
+        assert line[:1] == ["INJECTED"], line
+        namespace, ports = line[1], [int(p) for p in line[2:]]
+        assert Kubectl().run("get", "namespace", namespace, check=False, namespaced=False).code == 0
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the drill process dies; its port-forward keeper lives on
+        proc.wait(10)
+    cli = subprocess.run(
+        [DRILL, "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=180, cwd=ROOT
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "gone" in cli.stdout or "removed" in cli.stdout, cli.stdout
+    assert leftovers(namespace, ports) == []
+
+
+@pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])
+def test_quarterly_drill_passes_on_the_kubernetes_backend(quarter: str, tmp_path: Path) -> None:
+    # Q4 expects a crashed engine to stay down until the on-call restarts it: on Kubernetes that is a crash
+    # loop (hold mode); a single SIGKILL is healed by the kubelet before TradingEngineDown can fire.
+    env = {**os.environ, "DRILL_K8S_KILL": "hold" if quarter == "Q4" else "restart"}
+    proc = subprocess.run(
+        [DRILL, "run", "--backend", "kubernetes", "--quarter", quarter, "--report", str(tmp_path / "report")],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert "passed" in proc.stdout
