@@ -87,5 +87,5 @@ stack_file_option = click.option(
     help="stack description (default: ./docker-compose.yml)",
 )
 backend_option = click.option(
-    "--backend", default=None, help="process, docker or attach (default: the project's, else process)"
+    "--backend", default=None, help="process, docker, attach or kubernetes (default: the project's, else process)"
 )

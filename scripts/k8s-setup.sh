@@ -202,7 +202,14 @@ alive() { [ -s "$STATE/pids/$1.pid" ] && kill -0 "$(cat "$STATE/pids/$1.pid")" 2
 launch() {
   local name=$1; shift
   if alive "$name"; then return; fi
-  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  # a daemon must not inherit this shell's other descriptors (a lock the caller holds, CI's output pipe)
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      n=${fd##*/}
+      [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null
+    done
+    exec setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null
+  ) &
   echo $! >"$STATE/pids/$name.pid"
 }
 wait_for() {  # wait_for WHAT SECONDS LOGNAME CMD...
