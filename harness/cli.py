@@ -76,7 +76,7 @@ stack_file_option = click.option(
     default=None,
     help="stack description (default: ./docker-compose.yml)",
 )
-backend_option = click.option("--backend", default="process", show_default=True, help="process or docker")
+backend_option = click.option("--backend", default="process", show_default=True, help="process, docker or attach")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,9 +22,16 @@ def _docker_backend(*args: Any, **kwargs: Any) -> Backend:
     return DockerBackend(*args, **kwargs)
 
 
+def _attach_backend(*args: Any, **kwargs: Any) -> Backend:
+    from harness.backends.attach import AttachBackend
+
+    return AttachBackend(*args, **kwargs)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "process": ProcessBackend,
     "docker": _docker_backend,
+    "attach": _attach_backend,  # a stack already running (x-drill.attach): starts and stops nothing
 }
 
 
@@ -67,6 +74,10 @@ def attach_backend(run_dir: Path) -> Backend:
         from harness.backends.docker import DockerBackend
 
         return DockerBackend.attach(run_dir)
+    if kind == "attach":
+        from harness.backends.attach import AttachBackend
+
+        return AttachBackend.from_run_dir(run_dir)
     if kind != "process":
         raise BackendError(f"{path}: unknown backend {kind!r}", hint=f"known: {', '.join(sorted(BACKENDS))}")
     return ProcessBackend.attach(run_dir)
