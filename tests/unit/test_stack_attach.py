@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from harness.stack import load_stack
 from harness.stack_attach import Address
 
 ROOT = Path(__file__).resolve().parents[2]
+DRILL = str(Path(sys.executable).parent / "drill")
 
 BASE = """\
 x-drill:
@@ -196,3 +201,34 @@ def test_monitoring_services_are_reached_through_their_url_only(tmp_path: Path) 
 
 def test_a_stack_file_without_attach_has_none(tmp_path: Path) -> None:
     assert load_stack(ROOT / "docker-compose.yml").attach is None
+
+
+def drill_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.run([DRILL, "run", "--backend", "attach", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env=env)
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_attached_service_exits_3_naming_service_address_and_field(tmp_path: Path) -> None:
+    port = closed_port()
+    path = write(tmp_path, BASE.replace("order: 127.0.0.1:7100", f"order: 127.0.0.1:{port}"))
+    r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "report"), cwd=tmp_path)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert f"attached service broker is unreachable: tried 127.0.0.1:{port} (port 'order')" in r.stderr
+    assert "Check services.broker.x-drill.attach.addresses.order (" in r.stderr and "attach.yml:20)" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "report" / "journal.json").exists()
+
+
+def test_bad_attach_input_through_the_cli_is_exit_2_with_file_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE.replace("        log: logs/engine.log\n", "        logs: logs/engine.log\n"))
+    r = drill_run("--stack-file", str(path), "--quarter", "Q2", cwd=tmp_path)
+    assert r.returncode == 2 and "attach.yml:27: services.engine.x-drill.attach.logs: unknown field" in r.stderr
+    r = drill_run("--stack-file", str(ROOT / "docker-compose.yml"), "--quarter", "Q2", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "has no x-drill.attach" in r.stderr and "--backend process" in r.stderr and "Traceback" not in r.stderr

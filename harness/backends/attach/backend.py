@@ -118,7 +118,7 @@ class AttachBackend(AttachControl, StackAddresses):
                 )
                 raise BackendError(
                     f"attached service {name} is unreachable: tried {address.text} (port '{port_name}'): {observed}",
-                    hint=f"{what} Check the address in {svc.field} ({svc.location})",
+                    hint=f"{what} Check {svc.field}.addresses.{port_name} ({svc.location})",
                 )
         spec = self.stack.service(name)
         deadline = time.monotonic() + self.spec.health_timeout_s
@@ -131,7 +131,8 @@ class AttachBackend(AttachControl, StackAddresses):
             raise BackendError(
                 f"attached service {name} answers at {self.endpoint(name, spec.health.port).address} but is not "
                 f"healthy: {spec.health.path} said {observed} for {self.spec.health_timeout_s:g}s",
-                hint="drill a healthy stack: fix it first (a drill's findings on a broken stack mean nothing)",
+                hint="drill a healthy stack: bring it back first (an earlier drill may have left it so, e.g. with "
+                "a kill switch still active); a drill's findings on an unhealthy stack mean nothing",
             )
 
     def _check_proxies(self) -> None:
