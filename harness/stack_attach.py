@@ -9,10 +9,10 @@ it did not stop itself:
 
     x-drill:
       name: paper
-      workdir: traderunner                 # the service whose working directory is the stack's
+      workdir: engine                      # the service whose working directory is the stack's
       attach:
-        workdir: /srv/traderunner          # that directory on this host (relative: to this file)
-        env: {TR_WORKDIR: /srv/traderunner}        # for operator commands, runbook blocks, control commands
+        workdir: /srv/engine               # that directory on this host (relative: to this file)
+        env: {ENGINE_HOME: /srv/engine}    # for operator commands, runbook blocks, control commands
         allow_hosts: []                    # hosts besides 127.0.0.1/localhost addresses may use
         toxiproxy: {api: "http://127.0.0.1:8474", proxies: {broker: paper-broker}}   # one proxy per link
         prometheus: http://127.0.0.1:9090
@@ -20,18 +20,18 @@ it did not stop itself:
         command_timeout_s: 60              # each control command
         health_timeout_s: 60               # a started/resumed service must be healthy within this
     services:
-      traderunner:
+      engine:
         x-drill:
           health: {port: http, path: /health}
           attach:
             addresses: {http: "127.0.0.1:7300"}     # every named port (x-drill.ports may be left out)
-            log: artifacts/logs/latest.log           # relative: to attach.workdir
+            log: logs/engine.log                    # relative: to attach.workdir
             commands:                                # a string runs in /bin/sh; a list is an argv
-              kill: systemctl kill -s KILL traderunner
-              stop: systemctl stop traderunner
-              start: systemctl start traderunner
-              pause: systemctl kill -s STOP traderunner
-              resume: systemctl kill -s CONT traderunner
+              kill: systemctl kill -s KILL engine
+              stop: systemctl stop engine
+              start: systemctl start engine
+              pause: systemctl kill -s STOP engine
+              resume: systemctl kill -s CONT engine
 
 Every value in these sections may use ``${VAR}``, ``${VAR:-default}``, ``${VAR-default}``,
 ``${VAR:?message}``, ``$VAR`` and ``$$`` (a literal ``$``) as Compose does; a variable that is

@@ -197,7 +197,7 @@ def test_quarterly_drills_run_against_a_stack_the_harness_did_not_start(
     report = tmp_path / "report"
     try:
         result = drill("run", "--backend", "attach", "--stack-file", str(stack_file), "--quarter", quarter,
-                       "--report", str(report), cwd=tmp_path)
+                       "--report", str(report), cwd=ROOT)  # this repository is the drill project
     finally:
         close_the_drill(run_dir)
     results = scenario_results(report) if (report / "journal.json").exists() else {}
@@ -277,7 +277,7 @@ def test_an_unreachable_attached_service_is_exit_3_before_any_fault(started_stac
     moved.write_text(stack_file.read_text().replace(f"http: 127.0.0.1:{port}", "http: 127.0.0.1:1"))
     report = tmp_path / "report"
     result = drill("run", "--backend", "attach", "--stack-file", str(moved), "--quarter", "Q2",
-                   "--report", str(report), cwd=tmp_path, timeout=120)
+                   "--report", str(report), cwd=ROOT, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "attached service broker is unreachable: tried 127.0.0.1:1 (port 'http')" in result.stderr
     assert "services.broker.x-drill.attach.addresses.http" in result.stderr and "Traceback" not in result.stderr

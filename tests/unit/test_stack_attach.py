@@ -203,10 +203,11 @@ def test_a_stack_file_without_attach_has_none(tmp_path: Path) -> None:
     assert load_stack(ROOT / "docker-compose.yml").attach is None
 
 
-def drill_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def drill_run(*args: str) -> subprocess.CompletedProcess[str]:
+    """``drill run --backend attach`` on this repository's drills (its root is their drill project)."""
     env = dict(os.environ, COLUMNS="200")
     return subprocess.run([DRILL, "run", "--backend", "attach", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd, env=env)
+                          timeout=120, cwd=ROOT, env=env)
 
 
 def closed_port() -> int:
@@ -218,7 +219,7 @@ def closed_port() -> int:
 def test_an_unreachable_attached_service_exits_3_naming_service_address_and_field(tmp_path: Path) -> None:
     port = closed_port()
     path = write(tmp_path, BASE.replace("order: 127.0.0.1:7100", f"order: 127.0.0.1:{port}"))
-    r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "report"), cwd=tmp_path)
+    r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "report"))
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"attached service broker is unreachable: tried 127.0.0.1:{port} (port 'order')" in r.stderr
     assert "Check services.broker.x-drill.attach.addresses.order (" in r.stderr and "attach.yml:20)" in r.stderr
@@ -227,8 +228,8 @@ def test_an_unreachable_attached_service_exits_3_naming_service_address_and_fiel
 
 def test_bad_attach_input_through_the_cli_is_exit_2_with_file_line(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.replace("        log: logs/engine.log\n", "        logs: logs/engine.log\n"))
-    r = drill_run("--stack-file", str(path), "--quarter", "Q2", cwd=tmp_path)
+    r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "r1"))
     assert r.returncode == 2 and "attach.yml:27: services.engine.x-drill.attach.logs: unknown field" in r.stderr
-    r = drill_run("--stack-file", str(ROOT / "docker-compose.yml"), "--quarter", "Q2", cwd=tmp_path)
+    r = drill_run("--stack-file", str(ROOT / "docker-compose.yml"), "--quarter", "Q2", "--report", str(tmp_path / "r2"))
     assert r.returncode == 2, r.stdout + r.stderr
     assert "has no x-drill.attach" in r.stderr and "--backend process" in r.stderr and "Traceback" not in r.stderr
