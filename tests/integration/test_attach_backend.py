@@ -156,25 +156,34 @@ def proxies_clean(run_dir: Path) -> list[str]:
 
 
 def close_the_drill(run_dir: Path) -> None:
-    """What the on-call does after a GameDay on a shared stack, before the next one: reset the kill switch
-    Q1 leaves tripped by hand, then wait until the engine says it is healthy again (its data SLA recovers
-    from Q1's price shock by itself, which takes a while)."""
+    """What the on-call does after a GameDay on a shared stack, before the next drill: reset the kill switch
+    (Q1 leaves it tripped by hand), again if the day's loss trips it anew before the reset can re-arm it
+    below the loss (Q1's price shock lasts the day on a stack that is not restarted), until the engine
+    stays healthy."""
     workdir = run_dir / "workdir"
-    switch = json.loads((workdir / "artifacts" / "state" / "kill_switch.json").read_text())
-    if switch.get("active"):
-        reset = subprocess.run(
-            [str(BIN / "traderunner"), "reset-kill-switch", "--approved-by", "head-of-risk", "--reason", "drill over"],
-            env=dict(os.environ, TR_WORKDIR=str(workdir)), capture_output=True, text=True, timeout=60,
-        )
-        assert reset.returncode == 0, reset.stdout + reset.stderr
     port = json.loads((run_dir / "stack.json").read_text())["ports"]["traderunner.http"]
     started = time.monotonic()
-    status, body = http_json("GET", f"http://127.0.0.1:{port}/health")
-    while status != 200 and time.monotonic() - started < 300:
-        time.sleep(1)
+    healthy_since: float | None = None
+    status, body = 0, None
+    while time.monotonic() - started < 300:
         status, body = http_json("GET", f"http://127.0.0.1:{port}/health")
-    assert status == 200, f"the engine did not recover after the drill: {body}"
-    print(f"engine healthy {time.monotonic() - started:.1f}s after the drill ended")
+        if status == 200:
+            healthy_since = healthy_since or time.monotonic()
+            if time.monotonic() - healthy_since >= 3:
+                print(f"engine healthy {time.monotonic() - started:.1f}s after the drill ended")
+                return
+        else:
+            healthy_since = None
+            switch = json.loads((workdir / "artifacts" / "state" / "kill_switch.json").read_text())
+            if switch.get("active"):
+                reset = subprocess.run(
+                    [str(BIN / "traderunner"), "reset-kill-switch", "--approved-by", "head-of-risk",
+                     "--reason", "drill over"],
+                    env=dict(os.environ, TR_WORKDIR=str(workdir)), capture_output=True, text=True, timeout=60,
+                )
+                assert reset.returncode == 0, reset.stdout + reset.stderr
+        time.sleep(0.5)
+    raise AssertionError(f"the engine did not recover after the drill: {body}")
 
 
 def scenario_results(report: Path) -> dict[str, str]:
@@ -187,27 +196,9 @@ def scenario_results(report: Path) -> dict[str, str]:
     return results
 
 
-@pytest.mark.parametrize("quarter", ["Q1", "Q2"])
-def test_quarterly_drills_run_against_a_stack_the_harness_did_not_start(
-    started_stack: tuple[Path, Path], quarter: str, tmp_path: Path
-) -> None:
-    run_dir, stack_file = started_stack
-    before = pids(run_dir)
-    assert all(alive(p) for p in before.values()), before
-    report = tmp_path / "report"
-    try:
-        result = drill("run", "--backend", "attach", "--stack-file", str(stack_file), "--quarter", quarter,
-                       "--report", str(report), cwd=ROOT)  # this repository is the drill project
-    finally:
-        close_the_drill(run_dir)
-    results = scenario_results(report) if (report / "journal.json").exists() else {}
-    # the stack is as the harness found it, whatever the verdicts
-    assert proxies_clean(run_dir) == []
-    after = pids(run_dir)
-    assert after == before, "the harness restarted or replaced a service it did not start"
-    assert all(alive(p) for p in after.values()), {n: alive(p) for n, p in after.items()}
-    assert result.returncode == 0, f"{results}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
-    assert results and all(v == "passed" for v in results.values()), results
+def test_q2_drills_run_against_a_stack_the_harness_did_not_start(started_stack: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    run_quarter(started_stack, "Q2", tmp_path)
 
 
 def test_service_faults_act_through_the_declared_commands_and_are_reverted(started_stack: tuple[Path, Path],
@@ -282,3 +273,29 @@ def test_an_unreachable_attached_service_is_exit_3_before_any_fault(started_stac
     assert "attached service broker is unreachable: tried 127.0.0.1:1 (port 'http')" in result.stderr
     assert "services.broker.x-drill.attach.addresses.http" in result.stderr and "Traceback" not in result.stderr
     assert not (report / "journal.json").exists()  # refused before pytest started: no drill ran
+
+
+def run_quarter(started_stack: tuple[Path, Path], quarter: str, tmp_path: Path) -> None:
+    run_dir, stack_file = started_stack
+    before = pids(run_dir)
+    assert all(alive(p) for p in before.values()), before
+    report = tmp_path / "report"
+    try:
+        result = drill("run", "--backend", "attach", "--stack-file", str(stack_file), "--quarter", quarter,
+                       "--report", str(report), cwd=ROOT)  # this repository is the drill project
+    finally:
+        close_the_drill(run_dir)
+    results = scenario_results(report) if (report / "journal.json").exists() else {}
+    # the stack is as the harness found it, whatever the verdicts
+    assert proxies_clean(run_dir) == []
+    after = pids(run_dir)
+    assert after == before, "the harness restarted or replaced a service it did not start"
+    assert all(alive(p) for p in after.values()), {n: alive(p) for n, p in after.items()}
+    assert result.returncode == 0, f"{results}\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+    assert results and all(v == "passed" for v in results.values()), results
+
+
+def test_q1_drills_run_against_a_stack_the_harness_did_not_start(started_stack: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    """Last in the module: Q1's price shock leaves the day's loss beyond the limit on this shared stack."""
+    run_quarter(started_stack, "Q1", tmp_path)
