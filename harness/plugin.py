@@ -56,7 +56,9 @@ class DrillSettings:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("drill", "trading incident drills")
-    group.addoption("--backend", default="process", help="stack backend: process (default), docker or kubernetes")
+    group.addoption(
+        "--backend", default="process", help="stack backend: process (default), docker, attach or kubernetes"
+    )
     group.addoption("--stack-file", default=None, help="stack description (default: ./docker-compose.yml)")
     group.addoption("--run-dir", default=None, help="where run directories go (default: ./runs)")
     group.addoption("--drill-report", default=None, help="write the run journal (journal.json) into this directory")

@@ -180,6 +180,10 @@ class ProgressReporter:
 def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
     """Fail before pytest starts if the stack file is bad or a tool it needs is missing."""
     stack = load_stack(stack_file)
+    if backend == "attach" and not dry_run:  # an unreachable attached service: exit 3 before pytest starts
+        from harness.backends.attach import preflight as check_attached
+
+        check_attached(stack)
     if dry_run or backend != "process":
         return
     for spec in stack.services.values():

@@ -39,12 +39,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from harness.adapter import TradingSpec, parse_trading
 from harness.errors import StackFileError
+
+if TYPE_CHECKING:
+    from harness.stack_attach import AttachSpec
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?:\.([A-Za-z0-9_\-]+))?(?:\.([A-Za-z0-9_\-]+))?\s*\}\}")
 ROLES = ("app", "toxiproxy", "prometheus", "alertmanager")
@@ -112,6 +115,7 @@ class StackDescription:
     mode: ModeSpec | None
     runbook: Path | None = None  # the incident runbook drills follow (x-drill.runbook), absolute
     trading: TradingSpec = field(default_factory=lambda: TradingSpec(engine="", where=""))  # x-drill.trading
+    attach: AttachSpec | None = None  # x-drill.attach: a running stack to attach to (harness.stack_attach)
 
     @property
     def stack_dir(self) -> Path:
@@ -346,6 +350,11 @@ def load_stack(path: Path | str) -> StackDescription:
         if not runbook.is_file():
             raise r.fail(top, "runbook", "x-drill.runbook", f"no runbook file at {runbook}",
                          "give the runbook's path relative to the stack file, e.g. docs/incident-response-runbook.md")
+    attach = None
+    if "attach" in top:  # a stack the harness did not start (harness.stack_attach)
+        from harness.stack_attach import parse_attach
+
+        attach, services = parse_attach(r, top, services_node, services, links)
     return StackDescription(
         name=r.string(top, "name", "x-drill.name"),
         path=path,
@@ -356,6 +365,7 @@ def load_stack(path: Path | str) -> StackDescription:
         mode=mode,
         runbook=runbook,
         trading=parse_trading(r, top, services, workdir_service),
+        attach=attach,
     )
 
 
@@ -366,6 +376,10 @@ def _service(r: _Reader, name: str, svc: dict[str, Any], fp: str) -> ServiceSpec
         raise r.fail(x, "role", f"{fp}.x-drill.role", f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
     ports_node = r.mapping(x, "ports", f"{fp}.x-drill.ports", required=False)
     ports = {str(pn): r.port(ports_node, pn, f"{fp}.x-drill.ports.{pn}") for pn in ports_node}
+    if not ports and "attach" in x:  # an attached service may name its ports by address only
+        from harness.stack_attach import attach_ports
+
+        ports = attach_ports(r, x, fp)
     health = None
     if "health" in x:
         h = r.mapping(x, "health", f"{fp}.x-drill.health")

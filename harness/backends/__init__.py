@@ -29,10 +29,17 @@ def _kubernetes_backend(*args: Any, **kwargs: Any) -> Backend:
     return KubernetesBackend(*args, **kwargs)
 
 
+def _attach_backend(*args: Any, **kwargs: Any) -> Backend:
+    from harness.backends.attach import AttachBackend
+
+    return AttachBackend(*args, **kwargs)
+
+
 BACKENDS: dict[str, BackendFactory] = {
     "process": ProcessBackend,
     "docker": _docker_backend,
     "kubernetes": _kubernetes_backend,
+    "attach": _attach_backend,  # a stack already running (x-drill.attach): starts and stops nothing
 }
 
 
@@ -79,6 +86,10 @@ def attach_backend(run_dir: Path) -> Backend:
         from harness.backends.kubernetes import KubernetesBackend
 
         return KubernetesBackend.attach(run_dir)
+    if kind == "attach":
+        from harness.backends.attach import AttachBackend
+
+        return AttachBackend.from_run_dir(run_dir)
     if kind != "process":
         raise BackendError(f"{path}: unknown backend {kind!r}", hint=f"known: {', '.join(sorted(BACKENDS))}")
     return ProcessBackend.attach(run_dir)
