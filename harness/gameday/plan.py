@@ -31,6 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 from harness.catalog import DEADLINE, StepDef, feature_files, load_step_library, parse_feature
@@ -44,7 +45,7 @@ FAULT_END_WORDS = re.compile(r"\b(restored|repaired|restarts?|thawed)\b")
 # what the step function's code refers to (pytest-bdd keeps the undecorated function)
 INJECTS = frozenset({"inject"})
 RESTORES = frozenset({"restore"})
-RECOVERS = frozenset({"RECOVERED", "recovered"})
+RECOVERS = frozenset({"RECOVERED", "recovered"})  # EventKind.RECOVERED, drill.recovered(...)
 STEP_ARGUMENTS = frozenset({"drill", "datatable", "docstring"})
 
 
@@ -76,9 +77,10 @@ class PlanStep:
         return m.group("section") if m else None
 
     def refers_to(self, names: frozenset[str]) -> bool:
-        """Whether the step function's code names one of ``names`` (e.g. calls ``drill.inject``)."""
+        """Whether the step function's code (nested functions included) names one of ``names``, or a
+        name containing one (``drill.inject(...)``, a team's ``inject_outage(drill)``)."""
         code = getattr(self.definition.context.step_func, "__code__", None)
-        return code is not None and bool(names & set(code.co_names))
+        return code is not None and any(want in name for name in _names(code) for want in names)
 
     def __str__(self) -> str:
         return f"{self.keyword} {self.text}"
@@ -220,6 +222,14 @@ def derive_plan(
         fault_end=fault_end,
         recovery=rest[recovery_at], follow_up=follow_up, rto_s=rto_s, sections=sections,
     )
+
+
+def _names(code: CodeType) -> set[str]:
+    found = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            found |= _names(const)
+    return found
 
 
 def _records_recovery(step: PlanStep) -> bool:

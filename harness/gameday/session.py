@@ -622,8 +622,8 @@ class GameDay:
                         self.record.status = "error"
                         self.record.error = exc.message
                         code = 1
-        except KeyboardInterrupt:
-            aborted, code = aborted or "interrupted (Ctrl-C)", 130
+        except KeyboardInterrupt as exc:
+            aborted, code = aborted or f"interrupted ({(exc.args[0] if exc.args else None) or 'Ctrl-C'})", 130
         finally:
             self.record.duration_s = round((datetime.now(UTC) - started).total_seconds(), 3)
             self.save()
@@ -684,7 +684,8 @@ class GameDay:
             self.loop()
         except (Aborted, KeyboardInterrupt) as exc:
             self.stop.set()
-            reason = exc.reason if isinstance(exc, Aborted) else f"interrupted (Ctrl-C) at +{self.since():.1f}s"
+            how = (exc.args[0] if exc.args else None) or "Ctrl-C"
+            reason = exc.reason if isinstance(exc, Aborted) else f"interrupted ({how}) at +{self.since():.1f}s"
             self.say(f"ABORT: {reason}: reverting every fault")
             drill.timeline.note(f"abort: {reason}", by=self.o.roles.get("coordinator") or "coordinator")
             self.o.interrupted = isinstance(exc, KeyboardInterrupt)
@@ -713,7 +714,7 @@ class GameDay:
 @contextmanager
 def _signals_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
     if threading.current_thread() is not threading.main_thread():
         yield

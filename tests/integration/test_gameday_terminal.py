@@ -13,6 +13,7 @@ verdict, the notes on the timeline, and no process of its stack behind.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,23 @@ def test_gameday_auto_plays_the_quarters_scenario_end_to_end(tmp_path: Path, qua
     measurements = {m["name"]: m for m in sc["measurements"]}
     assert measurements["RTO"]["met"] is True and measurements["MTTD"]["value_s"] is not None
     assert (report / "postmortems" / f"gameday-{quarter.lower()}-{slug}.md").is_file()
+
+
+def test_gameday_sigterm_mid_incident_reverts_the_fault_and_still_reports(tmp_path: Path) -> None:
+    """SIGTERM while every service is down (Q4): the outage is rolled back, the stack stopped, the report written."""
+    report = tmp_path / "gameday-sigterm"
+    child = spawn(tmp_path, "--auto", "--report", str(report), quarter="Q4")
+    try:
+        child.expect(r"INJECTED at \+0\.0s: ", timeout=180)
+        child.kill(signal.SIGTERM)
+        child.expect(r"ABORT: interrupted \(SIGTERM\) at \+\d+\.\ds: reverting every fault", timeout=30)
+        child.expect("every fault reverted", timeout=120)
+        child.expect(r"verdict: failed; RTO not recovered \(target 60s\): missed", timeout=60)
+        child.expect(pexpect.EOF, timeout=60)
+    finally:
+        finish(child, report)
+    assert child.exitstatus == 130
+    (sc,) = journal(report)["scenarios"]  # type: ignore[misc]
+    assert sc["status"] == "failed" and "interrupted" in sc["error"]
+    assert [f["state"] for f in sc["faults"]] == ["rolled_back"]
+    assert sc["steps"][-1]["text"] == "the recovery meets an RTO of 60 seconds"

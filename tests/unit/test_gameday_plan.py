@@ -188,3 +188,26 @@ def test_a_team_step_that_needs_a_pytest_fixture_is_refused_before_anything_star
     project = project_with(tmp_path, link=text)
     with pytest.raises(GameDayPlanError, match=r"needs the pytest fixture\(s\) request"):
         load_plan("Q2", project=project)
+
+
+def test_a_team_fault_step_is_recognised_through_its_helper(tmp_path: Path) -> None:
+    package = tmp_path / "gd_team_steps_helper"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from pytest_bdd import when\n\n"
+        "def inject_outage(drill):\n    raise NotImplementedError\n\n"
+        "@when('the venue vanishes')\n"
+        "def vanish(drill):\n    inject_outage(drill)\n\n"
+        "@when('the venue comes back')\n"
+        "def back(drill):\n    drill.restore()\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "drill.toml").write_text('steps = ["gd_team_steps_helper"]\n', encoding="utf-8")
+    text = ("@q1\nFeature: F\n  Scenario: S\n    Given the trading stack is running in lab mode\n"
+            "    When the venue vanishes\n"
+            '    Then a P0 alert "VenueGone" fires within 5 seconds\n'
+            "    When the venue comes back\n"
+            "    Then every service is healthy within 30 seconds\n")
+    plan = load_plan("Q1", project=project_with(tmp_path, f=text))
+    assert plan.fault.text == "the venue vanishes"
+    assert plan.fault_end is not None and plan.fault_end.text == "the venue comes back"
