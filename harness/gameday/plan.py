@@ -105,6 +105,7 @@ class GameDayPlan:
     recovery: PlanStep
     follow_up: tuple[PlanStep, ...]
     rto_s: float | None  # the scenario's "RTO of N seconds"
+    rto_line: int | None  # the line of the step that states it
     sections: tuple[str, ...]  # runbook sections its steps follow, in order
 
     @property
@@ -211,7 +212,8 @@ def derive_plan(
     fault_end = next((s for s in response if s.type == "when" and (s.refers_to(RESTORES)
                                                                   or FAULT_END_WORDS.search(s.text))), None)
     follow_up = tuple(s for s in rest[recovery_at + 1:] if not _only_rto(s))
-    rto = next((m for s in steps if (m := RTO.search(s.text))), None)
+    rto_step = next((s for s in steps if RTO.search(s.text)), None)
+    rto = RTO.search(rto_step.text) if rto_step is not None else None
     rto_s = None if rto is None else float(rto.group("value")) * (60 if rto.group("unit").startswith("minute") else 1)
     sections = tuple(dict.fromkeys(s.runbook_section for s in steps if s.runbook_section))
     return GameDayPlan(
@@ -220,7 +222,8 @@ def derive_plan(
         preconditions=tuple(steps[:fault_at]), fault=steps[fault_at], detections=detections,
         checks=tuple(s for s in incident if all(s is not d for d in detections)), response=response,
         fault_end=fault_end,
-        recovery=rest[recovery_at], follow_up=follow_up, rto_s=rto_s, sections=sections,
+        recovery=rest[recovery_at], follow_up=follow_up, rto_s=rto_s,
+        rto_line=rto_step.line if rto_step is not None else None, sections=sections,
     )
 
 

@@ -583,7 +583,7 @@ class GameDay:
         value = "not recovered" if rto is None or rto.value_s is None else f"{rto.value_s:.1f}s"
         self.step("And", f"the recovery meets an RTO of {self.rto_s:g} seconds", "passed" if rto_ok else "failed",
                   0.0, None if rto_ok else f"RTO missed: expected recovery within {self.rto_s:g}s of the fault, "
-                                           f"observed {value}")
+                                           f"observed {value}", self.plan.rto_line)
 
     def run(self) -> int:
         plan = self.plan

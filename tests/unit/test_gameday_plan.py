@@ -93,7 +93,7 @@ def test_an_outline_is_played_with_its_first_examples_row_and_sorted_into_phases
     assert plan.recovery.deadline_s == 10
     # the RTO step is judged by the GameDay itself (with --rto overriding it), so it is not replayed
     assert [s.text for s in plan.follow_up] == ['the on-call follows runbook step 4 of "Venue Down"']
-    assert plan.rto_s == 45 and plan.sections == ("Venue Down",)
+    assert plan.rto_s == 45 and plan.rto_line == 17 and plan.sections == ("Venue Down",)
     assert plan.choice() == f"the only scenario tagged @q2: {tmp_path / 'features' / 'link.feature'}:6"
 
 
@@ -211,3 +211,18 @@ def test_a_team_fault_step_is_recognised_through_its_helper(tmp_path: Path) -> N
     plan = load_plan("Q1", project=project_with(tmp_path, f=text))
     assert plan.fault.text == "the venue vanishes"
     assert plan.fault_end is not None and plan.fault_end.text == "the venue comes back"
+
+
+def test_drill_gameday_without_the_quarters_scenario_exits_2_naming_the_tag_and_the_features(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    project_with(tmp_path, link=LINK_LOST)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["gameday", "Q3", "--auto"])
+    assert result.exit_code == 2, result.output
+    output = " ".join(result.output.split())  # the console wraps long lines
+    assert f"error: no scenario tagged @q3 in {tmp_path / 'features'}" in output
+    assert "Traceback" not in output
