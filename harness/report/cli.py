@@ -11,13 +11,11 @@ from rich.table import Table
 
 from harness.cli_shared import (
     EXIT_FAILED,
-    backend_option,
     console,
     default_features,
     default_runs,
     default_stack_file,
     friendly_errors,
-    stack_file_option,
 )
 
 
@@ -85,28 +83,32 @@ def plan(runs_dir: Path | None, runbook: Path | None) -> None:
 
 @click.command("gameday")
 @click.argument("quarter")
-@click.option("--auto", is_flag=True, help="the harness plays the on-call (ends the fault, runs the recovery commands)")
-@stack_file_option
-@backend_option
+@click.option("--auto", is_flag=True, help="the harness plays the on-call (runs the scenario's response steps)")
+@click.option("--feature", type=click.Path(path_type=Path), default=None,
+              help="the feature file (or folder) holding the @q<N> scenario (default: the project's features)")
+@click.option("--stack-file", type=click.Path(path_type=Path), default=None, help="default: the project's stack file")
+@click.option("--backend", default=None, help="default: the project's backend (process)")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path), default=None,
               help="default: runs/gameday-<quarter>-<time>")
 @click.option("--runbook", type=click.Path(path_type=Path), default=None,
-              help="the team's runbook (default: docs/incident-response-runbook.md)")
-@click.option("--rto", "rto_s", type=float, default=None, help="RTO target in seconds (default: the quarter's)")
+              help="the team's runbook (default: the project's, else the stack file's x-drill.runbook)")
+@click.option("--rto", "rto_s", type=float, default=None,
+              help="RTO target in seconds (default: the scenario's 'RTO of N seconds')")
 @click.option("--role", "roles", multiple=True, help="ROLE=NAME, skips that prompt (owner, coordinator, on-call, "
               "observer, reporter)")
 @click.option("--max-minutes", type=float, default=15.0, show_default=True,
               help="end the drill if not recovered by then")
-def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str | None, report_dir: Path | None,
-            runbook: Path | None, rto_s: float | None, roles: tuple[str, ...], max_minutes: float) -> None:
-    """GameDay: the quarterly drill with people in the loop (Q1..Q4)."""
-    from harness.gameday import ROLES, Options, quarter_drill, run_gameday
+def gameday(quarter: str, auto: bool, feature: Path | None, stack_file: Path | None, backend: str | None,
+            report_dir: Path | None, runbook: Path | None, rto_s: float | None, roles: tuple[str, ...],
+            max_minutes: float) -> None:
+    """GameDay: the quarterly drill with people in the loop (Q1..Q4), played from the scenario tagged @q<N>."""
+    from harness.gameday import ROLES, Options, load_plan, run_gameday
     from harness.project import current_project
     from harness.report.runbook_text import find_runbook
 
     @friendly_errors
     def go() -> int:
-        spec = quarter_drill(quarter)
+        plan = load_plan(quarter, feature=feature.resolve() if feature is not None else None)
         named: dict[str, str] = {}
         for item in roles:
             role, sep, name = item.partition("=")
@@ -115,9 +117,9 @@ def gameday(quarter: str, auto: bool, stack_file: Path | None, backend: str | No
                                          param_hint="--role")
             named[role] = name
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        target = (report_dir or default_runs() / f"gameday-{spec.quarter.lower()}-{stamp}").resolve()
+        target = (report_dir or default_runs() / f"gameday-{plan.quarter.lower()}-{stamp}").resolve()
         options = Options(
-            quarter=spec.quarter, auto=auto, stack_file=(stack_file or default_stack_file()).resolve(),
+            plan=plan, auto=auto, stack_file=(stack_file or default_stack_file()).resolve(),
             backend=backend or current_project().backend, report_dir=target, runbook=find_runbook(runbook),
             rto_s=rto_s, roles=named, max_s=max_minutes * 60,
         )
