@@ -35,7 +35,7 @@ R = TypeVar("R")
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_ENV, EXIT_SAFETY, EXIT_NOTHING, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error's paths stay whole, copy-pastable
 
 
 def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
