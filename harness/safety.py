@@ -5,12 +5,14 @@
   typed confirmation equal to the stack's name is given. The mode is read from every place that
   can set it (the harness' environment and each service's ``x-drill.local.env``); if **any** says
   ``live`` the stack is treated as live: with money at stake the most dangerous reading wins.
+  A stack whose mode cannot be determined (no ``x-drill.mode``) is refused too: declare it.
 * **Dry run**: with a :class:`DryRun` in the fault context, ``inject()``/``rollback()`` only record
   what they would do (a :class:`PlannedFault` each) and touch nothing: no backend call, no
   Toxiproxy call, no HTTP, no file, no ledger line.
-* **Halt**: a file ``<run_dir>/HALT`` (or ``<runs root>/HALT`` for every run) blocks new injections
-  with :class:`~harness.errors.SafetyRefusal`; :func:`halt` writes it and reverts everything the
-  run's ledger says is still injected. Rollbacks are never blocked.
+* **Halt**: a file ``<run_dir>/HALT`` (or ``<runs root>/HALT`` for every scenario of a run) blocks new
+  injections with :class:`~harness.errors.SafetyRefusal`; :func:`halt` writes it and reverts everything
+  the run's ledger says is still injected (``drill halt``: :mod:`harness.maintenance`). Rollbacks are
+  never blocked.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from harness.faults.ledger import CleanupReport
 
 LIVE = "live"
+UNKNOWN = "unknown"
 HALT_FILE = "HALT"
 
 
@@ -43,11 +46,15 @@ class StackMode:
     def is_live(self) -> bool:
         return self.mode.strip().lower() == LIVE
 
+    @property
+    def is_unknown(self) -> bool:
+        return self.mode == UNKNOWN
+
 
 def stack_mode(stack: StackDescription, environ: Mapping[str, str] | None = None) -> StackMode:
     """The stack's trading mode; ``live`` if any source says so (see module docstring)."""
     if stack.mode is None:
-        return StackMode("unknown", "the stack description declares no x-drill.mode")
+        return StackMode(UNKNOWN, "the stack description declares no x-drill.mode")
     env = os.environ if environ is None else environ
     var = stack.mode.env
     readings: list[StackMode] = []
@@ -80,6 +87,12 @@ class SafetyPolicy:
 
     def check_live(self, stack: StackDescription) -> StackMode:
         mode = stack_mode(stack, self.environ)
+        if mode.is_unknown:
+            raise SafetyRefusal(
+                f"refusing to inject a fault into stack '{stack.name}': its mode (lab, paper or live) cannot be "
+                f"determined\n  expected: x-drill.mode in {stack.path}\n  observed: {mode.source}",
+                hint="declare it in the stack file, e.g. 'x-drill: {mode: {env: APP_MODE, default: lab}}'",
+            )
         if not mode.is_live:
             return mode
         if not self.allow_live:
@@ -87,13 +100,14 @@ class SafetyPolicy:
                 f"refusing to inject a fault into stack '{stack.name}': its mode is live ({mode.source})\n"
                 f"  expected: a lab or paper stack\n  observed: mode={mode.mode}",
                 hint=f"drill a lab/paper stack (set {stack.mode.env if stack.mode else 'the mode'}=lab); "
-                f"to drill a live stack on purpose pass --allow-live --confirm {stack.name}",
+                "to drill a live stack on purpose pass --allow-live to `drill run` (it asks you to type the "
+                "stack's name)",
             )
         if self.confirmation != stack.name:
             raise SafetyRefusal(
                 f"live stack '{stack.name}': the typed confirmation does not match\n"
                 f"  expected: {stack.name!r}\n  observed: {self.confirmation!r}",
-                hint=f"type the stack's name exactly: --confirm {stack.name}",
+                hint=f"run again with --allow-live and type the stack's name exactly when asked: {stack.name}",
             )
         return mode
 
@@ -164,17 +178,23 @@ def halt(
     refused. With ``backend`` the run's ledger is cleaned up (see :func:`harness.faults.ledger.cleanup`).
     """
     root = runs_root if runs_root is not None else run_dir.parent
-    path = (root if everywhere else run_dir) / HALT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(f"{utc_now().isoformat(timespec='seconds')} {reason}".strip() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    path = write_halt_file(root if everywhere else run_dir, reason)
     if backend is None:
         return HaltResult(path, None)
     from harness.faults.ledger import cleanup
 
     return HaltResult(path, cleanup(backend, run_dir))
+
+
+def write_halt_file(directory: Path, reason: str = "") -> Path:
+    """Write ``<directory>/HALT`` (fsync) with the time and the reason; returns its path."""
+    path = directory / HALT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(f"{utc_now().isoformat(timespec='seconds')} {reason}".strip() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
 
 
 def clear_halt(run_dir: Path, *, everywhere: bool = False, runs_root: Path | None = None) -> Path | None:

@@ -317,7 +317,8 @@ class DockerBackend(StackAddresses):
             target = self.stack.service(spec.target)
             upstream = f"{target.name}:{target.ports[spec.port]}"
             listen_port = spec.listen_port or 20000 + len(self.links)
-            created = proxy.create_proxy(name, f"0.0.0.0:{listen_port}", upstream)
+            # proxy names carry the run id: cleanup and halt verify a Toxiproxy is the run's before touching it
+            created = proxy.create_proxy(f"{self.run_id}-{name}", f"0.0.0.0:{listen_port}", upstream)
             toxiproxy_service = self.stack.services_with_role("toxiproxy")[0].name
             self.links[name] = LinkInfo(name, created.name, f"{toxiproxy_service}:{listen_port}", upstream)
         self._save()

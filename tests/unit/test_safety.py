@@ -32,7 +32,8 @@ def test_live_refused_without_override(tmp_path: Path) -> None:
     with pytest.raises(SafetyRefusal) as info:
         Kill(backend, "broker", ctx=ctx).inject()  # type: ignore[arg-type]
     text = str(info.value)
-    assert "its mode is live (environment TR_MODE)" in text and "--allow-live --confirm mockstack" in text
+    assert "its mode is live (environment TR_MODE)" in text and "pass --allow-live to `drill run`" in text
+    assert "--confirm" not in text  # `drill run` has no such option: the hint names only real ones
     assert backend.calls == [] and pending(backend.run_dir) == ()
     assert info.value.exit_code == 4
 
@@ -84,7 +85,7 @@ def test_halt_blocks_new_faults_and_reverts_pending_ones(tmp_path: Path) -> None
     assert result.halt_file == backend.run_dir / "HALT"
     assert "trader asked to stop" in result.halt_file.read_text()
     assert result.cleanup is not None and result.cleanup.ok and len(result.cleanup.rolled_back) == 1
-    assert backend.toxiproxy.proxies["drill_broker"].enabled
+    assert backend.toxiproxy.by_name["drill_broker"].enabled
     with pytest.raises(SafetyRefusal, match="halt file .* is present") as info:
         Kill(backend, "broker").inject()  # type: ignore[arg-type]
     assert "drill resume" in str(info.value)
@@ -113,3 +114,14 @@ def test_rollback_is_never_blocked_by_a_halt(tmp_path: Path) -> None:
     halt(backend.run_dir, None)
     fault.rollback()
     assert ("start", "broker") in backend.calls
+
+
+def test_a_stack_whose_mode_cannot_be_determined_is_refused(tmp_path: Path) -> None:
+    import dataclasses
+
+    backend = FakeBackend(tmp_path)
+    backend.stack = dataclasses.replace(backend.stack, mode=None)  # no x-drill.mode in the stack file
+    with pytest.raises(SafetyRefusal, match="cannot be determined") as info:
+        Kill(backend, "broker").inject()  # type: ignore[arg-type]
+    assert "x-drill: {mode: {env:" in (info.value.hint or "") and info.value.exit_code == 4
+    assert backend.calls == [] and pending(backend.run_dir) == ()
