@@ -40,7 +40,7 @@ class ScenarioRecord:
     scenario: str
     line: int
     tags: list[str]
-    status: str = "running"  # running | passed | failed | skipped | error
+    status: str = "running"  # running | passed | failed | skipped | error | halted (`drill halt`)
     duration_s: float = 0.0  # the scenario's steps (pytest "call"), including its stack start
     stack_up_s: float = 0.0  # starting its fresh stack (happens during the first step that needs it)
     teardown_s: float = 0.0  # rolling back faults and stopping the stack

@@ -12,23 +12,32 @@
 * **Halt**: a file ``<run_dir>/HALT`` (or ``<runs root>/HALT`` for every scenario of a run) blocks new
   injections with :class:`~harness.errors.SafetyRefusal`; :func:`halt` writes it and reverts everything
   the run's ledger says is still injected (``drill halt``: :mod:`harness.maintenance`). Rollbacks are
-  never blocked.
+  never blocked. A halt raises :class:`~harness.errors.DrillHalted`: the scenario is reported
+  "halted" with the reason, never as a timeout.
+* **Faults watched while in place**: :class:`FaultWatch` is asked between probe attempts whether a
+  halt arrived or whether a fault of this drill was reverted by someone else (another process's
+  ``rolled_back`` line in the ledger: ``drill halt``, ``drill cleanup --force``; or Toxiproxy no
+  longer holding the disabled proxy or the toxic: an operator, a restarted Toxiproxy). It records
+  the moment on the timeline and ends the wait with :class:`~harness.errors.FaultRevertedOutside`,
+  so the verdict says what happened instead of "detection missed its deadline".
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.clock import utc_now
-from harness.errors import SafetyRefusal
+from harness.errors import DrillError, DrillHalted, FaultRevertedOutside, SafetyRefusal
 from harness.stack import StackDescription
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
+    from harness.clock import Timeline
     from harness.faults.base import Fault
     from harness.faults.ledger import CleanupReport
 
@@ -118,8 +127,9 @@ class SafetyPolicy:
                     reason = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     reason = f"(unreadable: {exc.strerror})"
-                raise SafetyRefusal(
-                    f"halt file {path} is present: new faults are blocked\n  reason: {reason or '(none given)'}",
+                raise DrillHalted(
+                    f"halted: halt file {path} is present: new faults are blocked\n"
+                    f"  reason: {reason or '(none given)'}",
                     hint=f"remove {path} (`drill resume`) once the halt is over; `drill cleanup` reverts faults",
                 )
 
@@ -206,3 +216,96 @@ def clear_halt(run_dir: Path, *, everywhere: bool = False, runs_root: Path | Non
     except FileNotFoundError:
         return None
     return path
+
+
+NETWORK_KINDS = frozenset({"link_down", "toxic"})
+
+
+class FaultWatch:
+    """Asked between probe attempts: has a halt arrived, has a fault in place been reverted from outside?
+
+    ``faults`` returns the drill's faults (objects with ``fault_id``, ``kind``, ``state``, ``describe()``
+    and, for network faults, ``link``/``toxic_name``). Toxiproxy is asked at most every ``every_s``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: SafetyPolicy,
+        run_dir: Path,
+        faults: Callable[[], Sequence[Fault]],
+        timeline: Timeline | None = None,
+        *,
+        every_s: float = 0.5,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.run_dir = run_dir
+        self.faults = faults
+        self.timeline = timeline
+        self.every_s = every_s
+        self._last_network_check = 0.0
+        self.reverted: dict[str, str] = {}  # fault id -> how it was noticed
+
+    def check(self) -> None:
+        """Raise :class:`DrillHalted` or :class:`FaultRevertedOutside`; otherwise return quietly."""
+        self.policy.check_halt(self.run_dir)
+        in_place = [f for f in self.faults() if getattr(getattr(f, "state", None), "value", "") == "injected"]
+        if not in_place:
+            return
+        found = self._ledger_reverts({f.fault_id for f in in_place})
+        now = time.monotonic()
+        if not found and now - self._last_network_check >= self.every_s:
+            self._last_network_check = now
+            found = self._toxiproxy_reverts([f for f in in_place if f.kind in NETWORK_KINDS])
+        fresh = {fid: how for fid, how in found.items() if fid not in self.reverted}
+        if not fresh:
+            return
+        self.reverted.update(fresh)
+        names = {f.fault_id: f.describe() for f in in_place}
+        lines = [f"{names[fid]}: {how}" for fid, how in fresh.items()]
+        if self.timeline is not None:
+            for line in lines:
+                self.timeline.note(f"fault reverted from outside: {line}")
+        self.policy.check_halt(self.run_dir)  # a halt that reverted it is reported as the halt
+        raise FaultRevertedOutside(
+            "a fault was reverted from outside while the drill waited on it:\n  "
+            + "\n  ".join(lines)
+            + "\n  expected: the fault in place until the drill restores it\n"
+            "  observed: it is gone, so detection and recovery cannot be judged",
+            hint="find who reverted it (an operator, `drill cleanup --force`, a restarted Toxiproxy) and run "
+            "the drill again",
+        )
+
+    def _ledger_reverts(self, ids: set[str]) -> dict[str, str]:
+        from harness.faults.ledger import Ledger
+
+        found: dict[str, str] = {}
+        try:
+            entries = Ledger(self.run_dir).read().entries
+        except DrillError:
+            return found
+        for entry in entries:
+            if entry.fault_id in ids and entry.action == "rolled_back" and entry.pid not in (None, os.getpid()):
+                found[entry.fault_id] = f"rolled back by process {entry.pid} at {entry.wall}"
+        return found
+
+    def _toxiproxy_reverts(self, faults: Sequence[Fault]) -> dict[str, str]:
+        if not faults:
+            return {}
+        try:
+            proxies = self.backend.toxiproxy.proxies()
+        except DrillError as exc:
+            return {f.fault_id: f"Toxiproxy does not answer ({exc.message})" for f in faults}
+        found: dict[str, str] = {}
+        stamp = utc_now().isoformat(timespec="milliseconds")
+        for fault in faults:
+            name = self.backend.link(str(getattr(fault, "link", ""))).proxy_name
+            proxy = proxies.get(name)
+            if proxy is None:
+                found[fault.fault_id] = f"proxy {name} is gone from Toxiproxy (restarted?), noticed at {stamp}"
+            elif fault.kind == "link_down" and proxy.enabled:
+                found[fault.fault_id] = f"proxy {name} was enabled again, noticed at {stamp}"
+            elif fault.kind == "toxic" and getattr(fault, "toxic_name", None) not in {t.name for t in proxy.toxics}:
+                found[fault.fault_id] = f"toxic {getattr(fault, 'toxic_name', '?')} was removed, noticed at {stamp}"
+        return found
