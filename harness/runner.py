@@ -14,9 +14,10 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
+from harness.catalog import feature_files
 from harness.journal import load_journal
-from harness.stack import PLACEHOLDER, load_stack
-from harness.tools import PROJECT_ROOT, find_tool
+from harness.preflight import preflight
+from harness.tools import PROJECT_ROOT
 
 PYTEST_TO_EXIT = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2, 5: 5}
 
@@ -62,20 +63,6 @@ def _scenario_name(nodeid: str) -> str:
     return name.removeprefix("test_").replace("_", " ")
 
 
-def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
-    """Fail before pytest starts if the stack file is bad or a tool it needs is missing."""
-    stack = load_stack(stack_file)
-    if dry_run or backend != "process":
-        return
-    for spec in stack.services.values():
-        if spec.local is None:
-            continue
-        for token in spec.local.command:
-            for match in PLACEHOLDER.finditer(token):
-                if match.group(1) == "tool" and match.group(2):
-                    find_tool(match.group(2))
-
-
 def run_drills(
     *,
     features: list[Path],
@@ -90,7 +77,10 @@ def run_drills(
     verbose: bool,
     console: Console,
 ) -> int:
-    preflight(stack_file, backend, dry_run)
+    preflight(
+        stack_file, backend, dry_run, features=features or feature_files([PROJECT_ROOT / "features"]),
+        marker=marker, report_dir=report_dir, allow_live=allow_live,
+    )  # fmt: skip
     args = [
         str(PROJECT_ROOT / "scenarios"),
         "--rootdir",
