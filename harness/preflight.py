@@ -15,6 +15,7 @@ surfacing inside a scenario after a whole stack came up:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -57,16 +58,28 @@ def check_marker(marker: str | None) -> None:
 
 
 def check_report_dir(report_dir: Path) -> None:
-    """The report directory can be created and written, or exit 2 naming it."""
+    """The report directory can be created and written, or exit 2 naming it (what is created here is removed)."""
+    missing: list[Path] = []
+    at = report_dir
+    while not at.exists() and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    created: list[Path] = []
     try:
-        report_dir.mkdir(parents=True, exist_ok=True)
+        for directory in reversed(missing):  # really try: permission bits say nothing for root, /proc, read-only mounts
+            directory.mkdir()
+            created.append(directory)
         with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".drill-write-check-"):
             pass
     except OSError as exc:
         raise InputError(
-            f"cannot write the report directory {report_dir}: {exc.strerror}",
+            f"cannot write the report directory {report_dir}: {exc.strerror or exc}",
             hint="pass --report with a directory you can write",
         ) from exc
+    finally:
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 def check_placeholders(stack: StackDescription) -> None:
@@ -158,12 +171,12 @@ def preflight(
     """Fail before pytest starts (and before any stack starts) on everything that can be checked now."""
     check_backend(backend)
     check_marker(marker)
-    if report_dir is not None:
-        check_report_dir(report_dir)
     stack = load_stack(stack_file)
     check_placeholders(stack)
     if features:
         check_features(features)
+    if report_dir is not None:
+        check_report_dir(report_dir)
     check_safety(stack, allow_live=allow_live)
     if not dry_run and backend == "process":
         check_tools(stack)
