@@ -131,6 +131,8 @@ def load_journal(path: Path) -> dict[str, Any]:
         raise InputError(f"no journal at {path}", hint="run `drill run --report DIR` first") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except (UnicodeDecodeError, OSError) as exc:  # a journal cut or garbled by a crash, or unreadable
+        raise InputError(f"{path}: cannot read the journal: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != JOURNAL_VERSION:
         raise InputError(f"{path}: not a drill journal of version {JOURNAL_VERSION}")
     return data

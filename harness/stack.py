@@ -265,6 +265,10 @@ def load_stack(path: Path | str) -> StackDescription:
         ) from None
     except OSError as exc:
         raise StackFileError(f"cannot read stack file: {exc.strerror}", location=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise StackFileError(
+            f"not UTF-8 text (byte offset {exc.start})", location=str(path), hint="a stack file is YAML text"
+        ) from exc
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
