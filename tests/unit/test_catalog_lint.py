@@ -102,3 +102,12 @@ def test_look_alike_letters_in_a_quoted_string_are_flagged() -> None:
     assert invisible_or_confusable('a P0 alert "KillSwitchАctive"')[0].startswith("'KillSwitchАctive' mixes Latin")
     assert invisible_or_confusable('the engine log shows "Kill switch activated"') == []
     assert invisible_or_confusable('price "12 €" in "Zürich"') == []  # non-ASCII is fine when nothing is mixed
+
+
+def test_a_broken_feature_is_left_out_of_binding_so_it_cannot_poison_other_runs(tmp_path: Path) -> None:
+    from harness.preflight import features_that_parse
+
+    (tmp_path / "good.feature").write_text("Feature: F\n  Scenario: S\n    Given the trading stack is running\n")
+    (tmp_path / "empty.feature").write_text("")
+    (tmp_path / "binary.feature").write_bytes(b"\x00\xff")
+    assert features_that_parse(tmp_path) == [str(tmp_path / "good.feature")]
