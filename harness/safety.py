@@ -218,9 +218,6 @@ def clear_halt(run_dir: Path, *, everywhere: bool = False, runs_root: Path | Non
     return path
 
 
-NETWORK_KINDS = frozenset({"link_down", "toxic"})
-
-
 class FaultWatch:
     """Asked between probe attempts: has a halt arrived, has a fault in place been reverted from outside?
 
@@ -253,6 +250,8 @@ class FaultWatch:
         in_place = [f for f in self.faults() if getattr(getattr(f, "state", None), "value", "") == "injected"]
         if not in_place:
             return
+        from harness.faults.ledger import NETWORK_KINDS
+
         found = self._ledger_reverts({f.fault_id for f in in_place})
         now = time.monotonic()
         if not found and now - self._last_network_check >= self.every_s:

@@ -27,9 +27,11 @@ from harness.errors import DrillError, FaultRollbackError, InputError, Toxiproxy
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
+    from harness.toxiproxy import Proxy
 
 LEDGER_FILE = "ledger.jsonl"
 ACTIONS = ("inject", "injected", "inject_failed", "rolled_back", "rollback_failed")
+NETWORK_KINDS = frozenset({"link_down", "toxic"})  # faults that live in the run's Toxiproxy
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,23 @@ class CleanupReport:
             )
 
 
+def verified_proxies(backend: Backend) -> dict[str, Proxy]:
+    """The Toxiproxy's proxies, after checking (one read-only listing) that it holds this run's own.
+
+    Raises :class:`ToxiproxyError` when it holds none of them: the server on that port is not the run's.
+    """
+    names = {link.proxy_name for link in (getattr(backend, "links", {}) or {}).values()}
+    proxy = backend.toxiproxy
+    found = proxy.proxies()
+    if names and not names & set(found):
+        raise ToxiproxyError(
+            f"the Toxiproxy at {proxy.host}:{proxy.port} holds none of this run's proxies "
+            f"({', '.join(sorted(names))}): it is not this run's, nothing was sent to it",
+            hint="the run's stack is gone; `drill cleanup` stops the stacks of dead runs",
+        )
+    return found
+
+
 def reset_run_proxies(backend: Backend) -> str:
     """Enable the run's own proxies and remove their toxics, after checking the server holds them.
 
@@ -220,13 +239,7 @@ def reset_run_proxies(backend: Backend) -> str:
         return "nothing to reset (the run has no links)"
     proxy = backend.toxiproxy
     names = {link.proxy_name for link in links.values()}
-    found = proxy.proxies()
-    if not names & set(found):
-        raise ToxiproxyError(
-            f"the Toxiproxy at {proxy.host}:{proxy.port} holds none of this run's proxies "
-            f"({', '.join(sorted(names))}): it is not this run's, nothing was sent to it",
-            hint="the run's stack is gone; `drill cleanup` stops the stacks of dead runs",
-        )
+    found = verified_proxies(backend)
     changed = 0
     for name in sorted(names & set(found)):
         for toxic in found[name].toxics:
@@ -257,13 +270,23 @@ def cleanup(
         reset_toxiproxy = False
     failed: list[tuple[str, str]] = []
     toxiproxy_note = "not reset (not asked to)" if not only_orphaned else "not reset (the run is live)"
+    unverified: DrillError | None = None  # why the Toxiproxy on that port may not be the run's
     if reset_toxiproxy:
         try:
             toxiproxy_note = reset_run_proxies(backend)
         except DrillError as exc:
             toxiproxy_note = f"could not reset: {exc.message}"
-            if any(e.kind in ("link_down", "toxic") for e in todo):
+            unverified = exc
+            if any(e.kind in NETWORK_KINDS for e in todo):
                 failed.append(("toxiproxy reset", str(exc)))
+    elif any(e.kind in NETWORK_KINDS for e in todo):
+        try:
+            verified_proxies(backend)
+        except DrillError as exc:
+            unverified = exc
+    if unverified is not None:  # never send a rollback to a Toxiproxy that is not (known to be) the run's
+        failed += [(e.description, str(unverified)) for e in todo if e.kind in NETWORK_KINDS]
+        todo = tuple(e for e in todo if e.kind not in NETWORK_KINDS)
     ctx = FaultContext(run_dir=run_dir)
     rolled: list[str] = []
     for entry in reversed(todo):

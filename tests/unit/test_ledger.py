@@ -144,3 +144,13 @@ def test_records_rebuild_every_registered_kind_or_fail_clearly(backend: FakeBack
 def test_unknown_action_is_a_bug(backend: FakeBackend) -> None:
     with pytest.raises(ValueError):
         Ledger(backend.run_dir).append("exploded", {})
+
+
+def test_a_toxiproxy_without_the_runs_proxies_gets_no_rollback(backend: FakeBackend) -> None:
+    LinkDown(backend, "broker").inject()  # type: ignore[arg-type]
+    backend.toxiproxy.by_name = {"someone-elses": backend.toxiproxy.by_name["drill_broker"]}  # another server
+    backend.calls.clear()
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert not report.ok and "holds none of this run's proxies" in report.summary()
+    assert [c for c in backend.calls if c[0].startswith("toxiproxy.")] == [("toxiproxy.proxies",)]  # read only
+    assert len(pending(backend.run_dir)) == 1
