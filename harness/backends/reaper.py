@@ -198,14 +198,15 @@ class Teardown:
         return f"{self.run_dir}: its drill process is gone: " + ("; ".join(parts) or "nothing was left")
 
 
-def teardown_dead_run(run_dir: Path, *, grace: float = 3.0) -> Teardown:
+def teardown_dead_run(run_dir: Path, *, grace: float = 3.0, run_id: str | None = None) -> Teardown:
     """Stop everything a run whose owner is gone started, close its ledger and mark it ``down``.
 
     Never contacts a port: processes are found by their run label, containers by their labels.
+    ``run_id`` is used when ``stack.json`` was never written (the owner died while starting the stack).
     """
     run_dir = Path(run_dir).resolve()
     state = read_state(run_dir) or {}
-    run_id = str(state.get("run_id") or "")
+    run_id = str(state.get("run_id") or run_id or "")
     failed: list[tuple[str, str]] = []
     processes = 0
     removed: tuple[str, ...] = ()
@@ -357,9 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     if state.get("run_id") not in (None, args.run_id):
         print(f"reaper: {args.run_dir} now belongs to run {state.get('run_id')}, not {args.run_id}: untouched")
         return 0
-    result = teardown_dead_run(args.run_dir, grace=args.grace)
-    if not state:  # the owner died before stack.json was written: the label still finds its processes
-        stop_run_processes(args.run_id, None, grace=args.grace)
+    result = teardown_dead_run(args.run_dir, grace=args.grace, run_id=args.run_id)
     print(f"{time.strftime('%H:%M:%S')} reaper: {result.summary()} ({time.monotonic() - started:.2f}s)", flush=True)
     return 1 if result.failed else 0
 
