@@ -31,7 +31,7 @@ from harness.faults.service import Kill
 from harness.faults.trading import InjectedPosition
 from harness.probes.alertmanager import AlertAbsent, AlertFiring
 from harness.stack import load_stack
-from harness.trading import log_timestamp_of, open_positions, positions
+from harness.trading import TradingTruth, log_timestamp_of, open_positions
 from harness.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,9 +91,10 @@ def main() -> None:
                 return seen - cause
 
             def unexpected_position() -> float:
-                held, _ = positions(backend.workdir)
+                held = TradingTruth(backend).positions()
                 symbol = sorted(held)[0]
-                fault = InjectedPosition(backend, symbol, 50, ctx=ctx)
+                endpoint = backend.stack.trading.fault_endpoint("position")
+                fault = InjectedPosition(backend, symbol, 50, endpoint=endpoint, ctx=ctx)
                 fault.inject()
                 cause = clock.now()
                 seen = firing("UnexpectedPosition")()
@@ -118,7 +119,7 @@ def main() -> None:
                 "UnexpectedPosition": unexpected_position,
                 "BrokerManualInterventionRequired": manual_intervention,
             }
-            wait_until(open_positions(backend.workdir), deadline_s=60, what="positions built (warm-up)")
+            wait_until(open_positions(TradingTruth(backend)), deadline_s=60, what="positions built (warm-up)")
             for name in args.alerts.split(","):
                 samples = [cases[name]() for _ in range(args.trials)]
                 within = sum(s <= 5.0 for s in samples)

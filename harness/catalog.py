@@ -11,19 +11,16 @@ import importlib
 import inspect
 import pkgutil
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_bdd.parser import Feature, FeatureParser
-from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
-
+from harness.bdd import Feature, StepFunctionContext, parse_feature_file, step_definitions
 from harness.errors import FeatureError
-from harness.tools import PROJECT_ROOT
+from harness.project import DrillProject, current_project
 
-STEP_PACKAGE = "scenarios.steps"
+STEP_PACKAGE = "harness.steps"
 DEADLINE = re.compile(r"within (?:an RTO of )?(?P<value>\S+) (?P<unit>seconds?|minutes?|ms)\b")
 NUMBER = re.compile(r"^\d+(\.\d+)?$")
 
@@ -91,7 +88,7 @@ def parse_feature(path: Path) -> Feature:
             "empty: expected a 'Feature:' line", location=f"{path}:1", hint="write the feature or remove the file"
         )
     try:
-        return FeatureParser(str(path.parent), path.name).parse()
+        return parse_feature_file(path)
     except Exception as exc:  # the gherkin parser raises its own error types with line numbers
         match = re.search(r"\((\d+):\d+\)|Line number: (\d+)", str(exc))
         location = f"{path}:{match.group(1) or match.group(2)}" if match else str(path)
@@ -121,32 +118,35 @@ def scenarios(paths: Iterable[Path]) -> list[ScenarioInfo]:
     return out
 
 
-def load_step_library(package: str = STEP_PACKAGE) -> list[StepDef]:
-    """Import every module of the step library and list its step definitions."""
-    pkg = importlib.import_module(package)
-    for mod in pkgutil.iter_modules(pkg.__path__, package + "."):
+def load_step_library(project: DrillProject | None = None) -> list[StepDef]:
+    """Import the shared step library and the project's own step modules; list their step definitions."""
+    project = project or current_project()
+    pkg = importlib.import_module(STEP_PACKAGE)
+    for mod in pkgutil.iter_modules(pkg.__path__, STEP_PACKAGE + "."):
         importlib.import_module(mod.name)
+    project.import_modules()
+    owners = (STEP_PACKAGE, *project.steps)
+    harness_root = Path(pkg.__file__ or ".").resolve().parent.parent.parent
     defs: list[StepDef] = []
-    for ctx in list(step_function_context_registry.values()):
+    for ctx in step_definitions():
         func = ctx.step_func
-        if not func.__module__.startswith(package):
+        if not any(func.__module__ == o or func.__module__.startswith(o + ".") for o in owners):
             continue
-        source = inspect.getsourcefile(func) or "?"
+        source = Path(inspect.getsourcefile(func) or "?").resolve()
         line = inspect.getsourcelines(func)[1]
-        try:
-            where = f"{Path(source).relative_to(PROJECT_ROOT)}:{line}"
-        except ValueError:
-            where = f"{source}:{line}"
+        where = f"{source}:{line}"
+        for base in (project.root, harness_root):
+            if source.is_relative_to(base):
+                where = f"{source.relative_to(base)}:{line}"
+                break
         pattern = str(getattr(ctx.parser, "name", ctx.parser))
         defs.append(StepDef(ctx.type or "step", pattern, inspect.getdoc(func) or "", where, ctx))
     return sorted(defs, key=lambda d: (("given", "when", "then", "step").index(d.type), d.pattern))
 
 
-def registered_markers(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> set[str]:
-    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    markers = data.get("tool", {}).get("pytest", {}).get("ini_options", {}).get("markers", [])
-    names = {str(m).split(":", 1)[0].split("(", 1)[0].strip() for m in markers}
-    return names | {"q1", "q2", "q3", "q4", "p0", "p1", "p2", "p3"}
+def registered_markers(project: DrillProject | None = None) -> set[str]:
+    """The tags a feature may carry: q1..q4, p0..p3 and the drill project's own ``tags``."""
+    return set((project or current_project()).markers)
 
 
 def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintProblem]:

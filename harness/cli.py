@@ -13,6 +13,7 @@ Exit codes (documented in the README, stable):
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.errors import DrillError
-from harness.tools import PROJECT_ROOT
+from harness.project import current_project
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -57,17 +58,18 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def default_stack_file() -> Path:
-    local = Path.cwd() / "docker-compose.yml"
-    return local if local.exists() else PROJECT_ROOT / "docker-compose.yml"
+    """The drill project's stack file (``stack`` in its drill config; default ./docker-compose.yml)."""
+    return current_project().stack
 
 
 def default_features() -> Path:
-    local = Path.cwd() / "features"
-    return local if local.is_dir() else PROJECT_ROOT / "features"
+    """The drill project's features directory (``features``; default ./features)."""
+    return current_project().features
 
 
 def default_runs() -> Path:
-    return Path.cwd() / "runs"
+    """Where the drill project's reports and run directories go (``reports``; default ./runs)."""
+    return current_project().reports
 
 
 stack_file_option = click.option(
@@ -76,7 +78,9 @@ stack_file_option = click.option(
     default=None,
     help="stack description (default: ./docker-compose.yml)",
 )
-backend_option = click.option("--backend", default="process", show_default=True, help="process or docker")
+backend_option = click.option(
+    "--backend", default=None, help="process, docker or attach (default: the project's, else process)"
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,7 +101,16 @@ def marker_expression(quarter: str | None, tags: str | None) -> str | None:
             )
         parts.append(q.lower())
     if tags:
-        parts.append(f"({tags.replace('@', '')})")
+        expression = tags.replace("@", "")
+        known = set(current_project().markers)
+        unknown = sorted({w for w in re.findall(r"[A-Za-z_][\w\-]*", expression) if w not in ("and", "or", "not")}
+                         - known)
+        if unknown:
+            raise click.BadParameter(
+                f"unknown tag(s) {', '.join(unknown)}; the tags of this drill project are: {', '.join(sorted(known))}",
+                param_hint="--tags",
+            )
+        parts.append(f"({expression})")
     return " and ".join(parts) or None
 
 
@@ -119,7 +132,7 @@ def run(
     paths: tuple[Path, ...],
     quarter: str | None,
     tags: str | None,
-    backend: str,
+    backend: str | None,
     stack_file: Path | None,
     report_dir: Path | None,
     dry_run: bool,
@@ -131,17 +144,19 @@ def run(
     from harness.catalog import feature_files
     from harness.runner import run_drills
 
-    selected = feature_files(list(paths) or [default_features()])
+    project = current_project()
+    selected = feature_files(list(paths) or [project.features])
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    report_dir = (report_dir or default_runs() / f"report-{stamp}").resolve()
+    report_dir = (report_dir or project.reports / f"report-{stamp}").resolve()
     confirm = None
     if allow_live:
         confirm = click.prompt("This may inject faults into a LIVE stack. Type the stack's name to confirm")
     code = run_drills(
-        features=selected if paths else [],
+        project=project,
+        features=selected,
         marker=marker_expression(quarter, tags),
-        backend=backend,
-        stack_file=(stack_file or default_stack_file()).resolve(),
+        backend=backend or project.backend,
+        stack_file=(stack_file or project.stack).resolve(),
         report_dir=report_dir,
         dry_run=dry_run,
         allow_live=allow_live,
@@ -151,6 +166,36 @@ def run(
         console=console,
     )
     sys.exit(code)
+
+
+# --- drill init -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False), default=Path("."))
+@click.option("--sections", default=",".join(["kill_switch", "broker", "data", "outage", "positions"]),
+              show_default=True, help="runbook sections to write a starter drill for (comma-separated)")
+@click.option("--stack", "stack", type=click.Path(path_type=Path), help="your existing stack file (else a commented "
+              "template docker-compose.yml is written)")
+@click.option("--runbook", type=click.Path(path_type=Path), help="your incident runbook (markdown)")
+@click.option("--package", default="drill_steps", show_default=True, help="package for your own steps and faults")
+@click.option("--force", is_flag=True, help="overwrite files that already exist")
+@friendly_errors
+def init(directory: Path, sections: str, stack: Path | None, runbook: Path | None, package: str, force: bool) -> None:
+    """Make DIRECTORY (default: here) a drill project: drill.toml, stack file, starter features, a steps package."""
+    from harness.scaffold import plan_init, write_plan
+
+    chosen = [s.strip() for s in sections.split(",") if s.strip()]
+    plan = plan_init(directory, sections=chosen, stack=stack, runbook=runbook, package=package, force=force)
+    for path in write_plan(plan):
+        console.print(f"wrote {_rel(path)}")
+    console.print(
+        "\nnext: describe your services and where your truth is read in the stack file (every CHANGE line), then\n"
+        "  drill lint            # every step defined, every tag known\n"
+        "  drill stack up        # start the stack and see its endpoints\n"
+        "  drill run --dry-run   # what each drill would inject and expect\n"
+        "  drill run             # the drills, for real"
+    )
 
 
 # --- drill list / steps / lint ---------------------------------------------------------------------
@@ -249,13 +294,13 @@ def _stack_dir(run_dir: Path | None) -> Path:
 @stack_file_option
 @click.option("--run-dir", type=click.Path(path_type=Path), help="default: runs/manual")
 @friendly_errors
-def stack_up(backend: str, stack_file: Path | None, run_dir: Path | None) -> None:
+def stack_up(backend: str | None, stack_file: Path | None, run_dir: Path | None) -> None:
     """Start the stack and print its endpoints."""
     from harness.backends import create_backend
     from harness.stack import load_stack
 
     description = load_stack(stack_file or default_stack_file())
-    b = create_backend(backend, description, _stack_dir(run_dir), detached=True)
+    b = create_backend(backend or current_project().backend, description, _stack_dir(run_dir), detached=True)
     with console.status("starting the stack..."):
         b.up()
     _print_status(b)

@@ -35,6 +35,7 @@ from harness.faults.ledger import cleanup as ledger_cleanup
 from harness.probes.base import Probe
 from harness.safety import DryRun, FaultWatch, SafetyPolicy
 from harness.stack import load_stack
+from harness.trading import TradingTruth
 from harness.waiting import Observation, WaitResult, wait_until
 
 if TYPE_CHECKING:
@@ -97,6 +98,20 @@ class Drill:
         self._log_marks: dict[str, int] | None = None  # log sizes when the first fault went in
         assert self.ctx.safety is not None
         self.watch = FaultWatch(backend, self.ctx.safety, backend.run_dir, lambda: self.faults, self.timeline)
+        self._trading: TradingTruth | None = None
+
+    # --- the stack's trading truth and operator commands, through its declared adapter ---------------
+
+    @property
+    def trading(self) -> TradingTruth:
+        """Readings of positions, orders, kill switch, SLA and the venue's truth (``x-drill.trading``)."""
+        if self._trading is None:
+            self._trading = TradingTruth(self.backend)
+        return self._trading
+
+    def command_line(self, name: str, **values: str) -> str:
+        """The stack's operator command ``name`` (``x-drill.trading.commands``), values shell-quoted into it."""
+        return self.backend.stack.trading.command_line(name, **values)
 
     # --- faults -------------------------------------------------------------------------------------
 

@@ -44,13 +44,20 @@ from harness.journal import JOURNAL_FILE, Journal, ScenarioRecord, StepRecord, g
 from harness.plugin import DrillSettings
 from harness.probes.alertmanager import AlertFiring
 from harness.probes.base import Probe
-from harness.probes.files import JsonFileField
 from harness.probes.http import HttpHealth
 from harness.probes.logs import LogMatch
 from harness.probes.prometheus import MetricQuery
+from harness.project import current_project
 from harness.report.runbook_text import section_text
-from harness.tools import PROJECT_ROOT
-from harness.trading import SLA_REPORT, Check, kill_switch_active, open_positions, services_healthy
+from harness.trading import (
+    Check,
+    TradingTruth,
+    kill_switch_active,
+    open_positions,
+    services_healthy,
+    sla_status_is,
+    venue_connected,
+)
 from harness.waiting import Observation
 
 ROLES = ("owner", "coordinator", "on-call", "observer", "reporter")
@@ -72,20 +79,20 @@ def _alert(name: str, severity: str) -> ProbeFactory:
 def _engine_log(text: str) -> ProbeFactory:
     import re
 
-    return lambda b: LogMatch(b.log_path(b.stack.workdir_service), re.escape(text), from_start=True)
+    return lambda b: LogMatch(b.log_path(b.stack.trading.engine), re.escape(text), from_start=True)
 
 
 def _broker_connected(b: Backend) -> Probe:
-    return HttpHealth.for_service(b, b.stack.workdir_service, status=200, field="checks.broker.ok", equals=True)
+    return venue_connected(TradingTruth(b))
 
 
 def _lab_mode(b: Backend) -> Probe:
-    return MetricQuery(_role_url(b, "prometheus"), 'traderunner_mode{mode="lab"}', "==", 1)
+    return MetricQuery(_role_url(b, "prometheus"), b.stack.trading.metric("mode").replace("{mode}", "lab"), "==", 1)
 
 
 def _trading_resumed(b: Backend) -> Probe:
-    switch = kill_switch_active(b.workdir, False)
-    health = HttpHealth.for_service(b, b.stack.workdir_service)
+    switch = kill_switch_active(TradingTruth(b), False)
+    health = HttpHealth.for_service(b, b.stack.trading.engine)
 
     def both() -> Observation:
         x, y = switch(), health()
@@ -121,7 +128,7 @@ class QuarterDrill:
     detections: tuple[Detection, ...]
     restore_text: str | None  # the fault ends (coordinator's cue, or the on-call's restart)
     restore_by_oncall: bool
-    recovery_commands: tuple[str, ...]
+    recovery_commands: tuple[tuple[str, dict[str, str]], ...]  # x-drill.trading.commands names, values
     recovered_text: str
     recovered: ProbeFactory
 
@@ -132,15 +139,15 @@ QUARTERS: dict[str, QuarterDrill] = {
     "Q1": QuarterDrill(
         "Q1", "kill switch trigger", "Kill switch triggered", ("gameday", "kill_switch", "p0", "q1"),
         ("Kill Switch Triggered",), 60.0,
-        (_RUNNING, ("the trading engine holds open positions", lambda b: open_positions(b.workdir), 90.0)),
+        (_RUNNING, ("the trading engine holds open positions", lambda b: open_positions(TradingTruth(b)), 90.0)),
         "the market drops 8% over 3 bars on every symbol",
-        lambda b, ctx: PriceShock(b, pct=-8.0, bars=3, ctx=ctx),
+        lambda b, ctx: PriceShock(b, pct=-8.0, bars=3, endpoint=b.stack.trading.fault_endpoint("feed"), ctx=ctx),
         (Detection('a P0 alert "KillSwitchActive" fires within 30 seconds', EventKind.ALERT_FIRED, 30.0,
                    _alert("KillSwitchActive", "P0"), "P0 KillSwitchActive fired"),
          Detection('the trading engine log shows "Kill switch activated" within 30 seconds', EventKind.DETECTED, 30.0,
                    _engine_log("Kill switch activated"), "log: Kill switch activated")),
         None, False,
-        ("traderunner reset-kill-switch --approved-by head-of-risk --reason 'gameday recovery'",),
+        (("reset_kill_switch", {"approver": "head-of-risk", "reason": "gameday recovery"}),),
         "trading resumes: kill switch off and the engine healthy", _trading_resumed,
     ),
     "Q2": QuarterDrill(
@@ -156,7 +163,7 @@ QUARTERS: dict[str, QuarterDrill] = {
                    40.0, _alert("BrokerManualInterventionRequired", "P0"),
                    "P0 BrokerManualInterventionRequired fired")),
         "the broker link is restored", False,
-        ("traderunner broker reconnect",),
+        (("reconnect", {}),),
         "the trading engine is connected to the broker", _broker_connected,
     ),
     "Q3": QuarterDrill(
@@ -164,13 +171,13 @@ QUARTERS: dict[str, QuarterDrill] = {
         ("Data SLA Violation",), 120.0,
         (_RUNNING,),
         "the market data feed starts serving nan bars",
-        lambda b, ctx: FeedCorruption(b, "nan", ctx=ctx),
+        lambda b, ctx: FeedCorruption(b, "nan", endpoint=b.stack.trading.fault_endpoint("feed"), ctx=ctx),
         (Detection('a P1 alert "DataSLAViolation" fires within 30 seconds', EventKind.ALERT_FIRED, 30.0,
                    _alert("DataSLAViolation", "P1"), "P1 DataSLAViolation fired"),),
         "the market data feed is repaired", False,
-        ("traderunner data fetch", "traderunner data validate"),
+        (("refetch_data", {}), ("validate_data", {})),
         'the SLA report shows status "ok"',
-        lambda b: JsonFileField(SLA_REPORT, "status", equals="ok", root=b.workdir),
+        lambda b: sla_status_is(TradingTruth(b), "ok"),
     ),
     "Q4": QuarterDrill(
         "Q4", "full system failure", "Full system failure", ("gameday", "outage", "p0", "q4"),
@@ -266,7 +273,8 @@ class GameDay:
         self.last_obs: dict[str, str] = {}
         self.drill: Drill | None = None
         self.journal = Journal(path=options.report_dir / JOURNAL_FILE, backend=options.backend,
-                               stack_file=str(options.stack_file), revision=git_revision(PROJECT_ROOT), mode="gameday")
+                               stack_file=str(options.stack_file), revision=git_revision(current_project().root),
+                               mode="gameday")
         self.record = ScenarioRecord(
             nodeid=f"gameday::{self.spec.quarter}", feature=self.spec.feature,
             feature_file=f"gameday {self.spec.quarter}",
@@ -468,7 +476,8 @@ class GameDay:
             self.end_fault("coordinator (auto)")
         elif self.spec.restore_by_oncall:
             self.end_fault(f"on-call {oncall} (auto)")
-        for command in self.spec.recovery_commands:
+        for name, values in self.spec.recovery_commands:
+            command = self.drill.backend.stack.trading.command_line(name, **values) if self.drill else name
             if self.stop.is_set():
                 return
             self.say(f"auto on-call runs: {command}")

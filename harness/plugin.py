@@ -62,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--drill-feature", action="append", default=[], help="only scenarios of this feature file (repeatable)"
     )
+    group.addoption(
+        "--drill-project",
+        default=None,
+        help="the drill project's directory: load the shared step library and the project's own steps and tags",
+    )
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -76,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{tag}: quarterly drill {tag.upper()} of the runbook")
     for tag in SEVERITY_TAGS:
         config.addinivalue_line("markers", f"{tag}: incident severity {tag.upper()}")
+    _configure_project(config)
     report = config.getoption("--drill-report")
     if report:
         worker = getattr(config, "workerinput", {}).get("workerid")
@@ -87,6 +93,29 @@ def pytest_configure(config: pytest.Config) -> None:
             stack_file=stack_file,
             revision=git_revision(Path(config.rootpath)),
         )
+
+
+def _configure_project(config: pytest.Config) -> None:
+    """Register a drill project's tags as markers; under `drill run`, also load its steps as plugins.
+
+    Plain pytest sessions outside a drill project are left alone.
+    """
+    from harness.project import current_project, find_project
+
+    explicit = config.getoption("--drill-project")
+    project = current_project(Path(explicit)) if explicit else find_project(Path(config.rootpath))
+    if project is None:
+        return
+    for tag, meaning in project.tags.items():
+        config.addinivalue_line("markers", f"{tag}: {meaning}")
+    if not explicit:
+        return  # plain pytest in a drill project: its conftest loads the steps it wants
+    project.import_modules()
+    import importlib
+
+    for name in ("harness.steps.library", *project.steps):
+        if not config.pluginmanager.has_plugin(name):
+            config.pluginmanager.register(importlib.import_module(name), name)
 
 
 def _settings(config: pytest.Config) -> DrillSettings:
@@ -108,10 +137,10 @@ def _settings(config: pytest.Config) -> DrillSettings:
 
 def _scenario_of(item: pytest.Item) -> Any:
     """The pytest-bdd scenario template behind a test item, or None for ordinary tests."""
-    from pytest_bdd.scenario import scenario_wrapper_template_registry
+    from harness.bdd import scenario_of_test
 
     obj = getattr(item, "obj", None)
-    return scenario_wrapper_template_registry.get(obj) if obj is not None else None
+    return scenario_of_test(obj) if obj is not None else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

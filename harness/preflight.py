@@ -151,21 +151,6 @@ def check_features(features: Sequence[Path]) -> None:
         )
 
 
-def features_that_parse(directory: Path) -> list[str]:
-    """The feature files under ``directory`` that parse, for binding: a broken file left out here cannot
-    poison runs that do not select it (``drill run`` names it with file:line when it is selected)."""
-    from harness.catalog import parse_feature
-
-    good: list[str] = []
-    for path in sorted(directory.rglob("*.feature")):
-        try:
-            parse_feature(path)
-        except FeatureError:
-            continue
-        good.append(str(path))
-    return good
-
-
 def check_safety(stack: StackDescription, *, allow_live: bool, environ: Mapping[str, str] | None = None) -> None:
     """A live stack without --allow-live, or a stack of unknown mode, is refused (exit 4) before pytest."""
     if allow_live:
@@ -198,4 +183,4 @@ def preflight(
     return stack
 
 
-__all__ = ["features_that_parse", "preflight"]
+__all__ = ["preflight"]

@@ -14,10 +14,9 @@ import pytest
 from rich.console import Console
 from rich.table import Table
 
-from harness.catalog import feature_files
 from harness.journal import load_journal
 from harness.preflight import preflight
-from harness.tools import PROJECT_ROOT
+from harness.project import DrillProject, binding_module
 
 PYTEST_TO_EXIT = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2, 5: 5}
 
@@ -65,6 +64,7 @@ def _scenario_name(nodeid: str) -> str:
 
 def run_drills(
     *,
+    project: DrillProject,
     features: list[Path],
     marker: str | None,
     backend: str,
@@ -77,21 +77,22 @@ def run_drills(
     verbose: bool,
     console: Console,
 ) -> int:
+    project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
     preflight(
-        stack_file, backend, dry_run, features=features or feature_files([PROJECT_ROOT / "features"]),
-        marker=marker, report_dir=report_dir, allow_live=allow_live,
-    )  # fmt: skip
+        stack_file, backend, dry_run, features=features, marker=marker, report_dir=report_dir, allow_live=allow_live
+    )
+    module = binding_module(features, report_dir / ".drill")
     args = [
-        str(PROJECT_ROOT / "scenarios"),
+        str(module),
         "--rootdir",
-        str(PROJECT_ROOT),
+        str(project.root),
         "-c",
-        str(PROJECT_ROOT / "pyproject.toml"),
+        str(module.parent / "pytest.ini"),
         "-p",
         "no:cacheprovider",
-        "-o",
-        "addopts=",  # the project's addopts (-ra) need the terminal reporter, which is off by default here
         "--strict-markers",
+        "--drill-project",
+        str(project.root),
         "--backend",
         backend,
         "--stack-file",
@@ -101,8 +102,6 @@ def run_drills(
         "--run-dir",
         str(report_dir / "runs"),
     ]
-    for f in features:
-        args += ["--drill-feature", str(f.resolve())]
     if marker:
         args += ["-m", marker]
     if dry_run:

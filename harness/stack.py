@@ -11,6 +11,7 @@ Compose lives in ``x-drill`` extension fields, which Compose itself ignores:
       workdir: traderunner                        # service whose working directory is the stack's
       operator: {service: traderunner, command: [traderunner]}   # the operator CLI
       runbook: docs/incident-response-runbook.md  # optional: the runbook drills follow (relative to this file)
+      trading: {...}                              # the trading adapter: see harness/adapter.py
       links:                                      # network paths that run through Toxiproxy
         broker: {from: traderunner, to: broker, port: order}
     services:
@@ -42,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from harness.adapter import TradingSpec, parse_trading
 from harness.errors import StackFileError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?:\.([A-Za-z0-9_\-]+))?(?:\.([A-Za-z0-9_\-]+))?\s*\}\}")
@@ -109,6 +111,7 @@ class StackDescription:
     operator: OperatorSpec | None
     mode: ModeSpec | None
     runbook: Path | None = None  # the incident runbook drills follow (x-drill.runbook), absolute
+    trading: TradingSpec = field(default_factory=lambda: TradingSpec(engine="", where=""))  # x-drill.trading
 
     @property
     def stack_dir(self) -> Path:
@@ -354,6 +357,7 @@ def load_stack(path: Path | str) -> StackDescription:
         operator=operator,
         mode=mode,
         runbook=runbook,
+        trading=parse_trading(r, top, services, workdir_service),
     )
 
 

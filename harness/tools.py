@@ -9,8 +9,6 @@ from pathlib import Path
 
 from harness.errors import ToolMissing
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True)
 class Tool:
@@ -39,9 +37,16 @@ TOOLS: dict[str, Tool] = {
 }
 
 
+def tools_dir() -> Path:
+    """``<drill project root>/.tools/bin``: tools a project's set-up script installed for it."""
+    from harness.project import current_project
+
+    return current_project().root / ".tools" / "bin"
+
+
 def search_path() -> str:
-    """PATH plus the project's own .tools/bin (where scripts/setup.sh puts Toxiproxy)."""
-    extra = os.environ.get("DRILL_TOOLS_DIR", str(PROJECT_ROOT / ".tools" / "bin"))
+    """PATH plus the drill project's own .tools/bin (where scripts/setup.sh puts Toxiproxy)."""
+    extra = os.environ.get("DRILL_TOOLS_DIR", str(tools_dir()))
     return os.pathsep.join(p for p in (os.environ.get("PATH", ""), extra) if p)
 
 
@@ -54,6 +59,6 @@ def find_tool(key: str) -> str:
         if found:
             return found
     raise ToolMissing(
-        f"{' / '.join(tool.names)} not found on PATH or in {PROJECT_ROOT / '.tools' / 'bin'}",
+        f"{' / '.join(tool.names)} not found on PATH or in {tools_dir()}",
         hint=tool.install_hint,
     )

@@ -1,10 +1,12 @@
-"""Probes in the runbook's trading words, for a stack that follows the runbook's conventions.
+"""Trading truth, read from outside through the stack's declared adapter (``x-drill.trading``).
 
-The incident runbook names the files an operator reads (``artifacts/state/positions.json``,
-``artifacts/state/kill_switch.json``, ``artifacts/quality/latest_sla.json``, the orders journal
-``artifacts/orders/*.csv`` with its ``idempotency_key`` column) and the broker-side truth
-(the broker's admin API: ``/admin/orders``). These probes read exactly those, from outside,
-so the same drills work against any stack that keeps the runbook's layout.
+:class:`TradingTruth` makes the readings that :mod:`harness.adapter` declares: the engine's
+positions, its orders journal, the kill-switch state, the SLA report, and the venue's (broker's)
+own orders and positions. A reading that cannot be made raises :class:`ReadingUnavailable`, which
+says which declaration was read, what was observed and what to change; it is never turned into an
+empty result, so "no acknowledged order was lost" cannot pass without having looked. The probes
+below wrap readings for :func:`harness.waiting.wait_until`: inside a wait an unavailable reading is
+an observation that is not (yet) satisfied, and its reason is what the timeout reports.
 """
 
 from __future__ import annotations
@@ -12,23 +14,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import Backend
+from harness.adapter import CommandSource, FileSource, HttpSource, Reading, TradingSpec, load_adapter_class
 from harness.clock import EventKind, parse_timestamp
-from harness.errors import InputError
+from harness.errors import InputError, ProbeError
 from harness.probes._http import HttpReply, http_get
 from harness.probes.base import Probe
 from harness.waiting import Observation
 
-POSITIONS = "artifacts/state/positions.json"
-KILL_SWITCH = "artifacts/state/kill_switch.json"
-SLA_REPORT = "artifacts/quality/latest_sla.json"
-ORDERS_GLOB = "artifacts/orders/*.csv"
+if TYPE_CHECKING:
+    from harness.backends.base import Backend
+
+
+class ReadingUnavailable(ProbeError):
+    """A declared reading could not be made (source unreachable, not JSON, pointer not found...)."""
 
 
 class Check(Probe):
@@ -41,96 +46,367 @@ class Check(Probe):
         self.fn = fn
 
     def __call__(self) -> Observation:
-        return self.fn()
+        try:
+            return self.fn()
+        except ReadingUnavailable as exc:
+            return Observation(False, exc.message)
 
     def describe(self) -> str:
         return self.description
 
 
-def read_json(path: Path) -> tuple[Any, str | None]:
-    """(document, None) or (None, why it could not be read) — never raises for the file's state."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, f"{path} does not exist"
-    except OSError as exc:
-        return None, f"cannot read {path}: {exc.strerror}"
-    try:
-        return json.loads(text), None
-    except ValueError as exc:
-        return None, f"{path} is not valid JSON ({exc})"
-
-
-def positions(workdir: Path) -> tuple[dict[str, float], str | None]:
-    doc, problem = read_json(workdir / POSITIONS)
-    if problem is not None:
-        return {}, problem
-    raw = doc.get("positions") if isinstance(doc, dict) else None
-    if not isinstance(raw, dict):
-        return {}, f"{POSITIONS} has no 'positions' object"
-    return {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}, None
-
-
-def open_positions(workdir: Path) -> Check:
-    def look() -> Observation:
-        pos, problem = positions(workdir)
-        if problem is not None:
-            return Observation(False, problem)
-        held = {s: q for s, q in pos.items() if q}
-        return Observation(bool(held), f"positions: {held or 'none open'}", held)
-
-    return Check(f"open positions in {POSITIONS}", look)
-
-
 @dataclass(frozen=True)
 class OrderRow:
-    ts: str
-    idempotency_key: str
+    """One row of the engine's orders journal."""
+
+    key: str
     symbol: str
     side: str
     qty: str
-    file: str
+    ts: str
+    source: str
 
 
-def order_rows(workdir: Path) -> list[OrderRow]:
-    """Every row of the orders journal (``artifacts/orders/*.csv``), oldest file first."""
-    rows: list[OrderRow] = []
-    for path in sorted(workdir.glob(ORDERS_GLOB)):
+@dataclass(frozen=True)
+class VenueOrder:
+    """One order as the venue (broker) records it."""
+
+    key: str
+    order_id: str
+    symbol: str
+    qty: float
+    filled_qty: float
+    status: str
+
+
+@dataclass(frozen=True)
+class KillSwitch:
+    active: bool
+    reason: str | None
+
+
+def resolve_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
+    """RFC 6901: ``(found, value)``; ``""`` is the whole document."""
+    if not pointer:
+        return True, document
+    current = document
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return False, None
+    return True, current
+
+
+def _shape(value: Any) -> str:
+    if isinstance(value, dict):
+        keys = ", ".join(list(map(str, value))[:8])
+        return f"an object with keys {keys or '(none)'}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+class TradingTruth:
+    """Every trading reading of one running stack, through its declared adapter."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.spec: TradingSpec = backend.stack.trading
+        cls = load_adapter_class(self.spec)
+        self._custom: Any = cls(backend) if cls is not None else None
+
+    # --- the readings --------------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, float]:
+        """The engine's positions: symbol -> signed quantity."""
+        return self._positions(self.spec.positions, "positions")
+
+    def venue_positions(self) -> dict[str, float]:
+        return self._positions(self.spec.venue_positions, "venue_positions")
+
+    def kill_switch(self) -> KillSwitch:
+        reading = self.spec.kill_switch
+        if reading is None:
+            doc = self._from_custom("kill_switch", "kill_switch")
+            if isinstance(doc, dict):
+                return KillSwitch(bool(doc.get("active")), _opt_str(doc.get("reason")))
+            return KillSwitch(bool(doc), None)
+        document = self._document(reading)
+        value = self._at(reading, document, reading.pointer)
+        if reading.equals is not None:
+            active = value == reading.equals
+        elif isinstance(value, bool):
+            active = value
+        else:
+            raise ReadingUnavailable(
+                f"x-drill.trading.kill_switch ({reading.describe()}): expected true/false, observed {_shape(value)}",
+                hint=f"point 'pointer' at a boolean, or add 'equals: <value meaning active>' ({reading.where})",
+            )
+        reason = None
+        if reading.reason is not None:
+            found, text = resolve_pointer(document, reading.reason)
+            reason = _opt_str(text) if found else None
+        return KillSwitch(active, reason)
+
+    def connected(self) -> bool:
+        """True while the engine is connected to the venue (``x-drill.trading.connected``)."""
+        reading = self.spec.connected
+        if reading is None:
+            return bool(self._from_custom("connected", "connected"))
+        value = self._at(reading, self._document(reading), reading.pointer)
+        if reading.equals is not None:
+            return bool(value == reading.equals)
+        if isinstance(value, bool):
+            return value
+        raise ReadingUnavailable(
+            f"x-drill.trading.connected ({reading.describe()}): expected true/false, observed {_shape(value)}",
+            hint=f"point 'pointer' at a boolean, or add 'equals: <value meaning connected>' ({reading.where})",
+        )
+
+    def sla_status(self) -> str:
+        reading = self.spec.sla
+        if reading is None:
+            return str(self._from_custom("sla", "sla"))
+        value = self._at(reading, self._document(reading), reading.pointer)
+        if not isinstance(value, str | int | float | bool):
+            raise ReadingUnavailable(
+                f"x-drill.trading.sla ({reading.describe()}): expected a status text, observed {_shape(value)}",
+                hint=f"point 'pointer' at the status field ({reading.where})",
+            )
+        return str(value)
+
+    def orders(self) -> list[OrderRow]:
+        """The engine's orders journal, oldest first."""
+        reading = self.spec.orders
+        if reading is None:
+            records = self._records(self._from_custom("orders", "orders"), "orders", None)
+        elif reading.csv:
+            return self._csv_orders(reading)
+        else:
+            records = self._records(self._at(reading, self._document(reading), reading.pointer), "orders", reading)
+        names = reading.fields if reading is not None else {}
+
+        def get(rec: Mapping[str, Any], name: str) -> str:
+            return _text(rec.get(names.get(name, name)))
+
+        return [
+            OrderRow(get(r, "key"), get(r, "symbol"), get(r, "side"), get(r, "qty"), get(r, "time"), "journal")
+            for r in records
+            if get(r, "key")
+        ]
+
+    def venue_orders(self) -> list[VenueOrder]:
+        """The venue's own record of every order."""
+        reading = self.spec.venue_orders
+        if reading is None:
+            records = self._records(self._from_custom("venue_orders", "venue.orders"), "venue.orders", None)
+        else:
+            doc = self._at(reading, self._document(reading), reading.pointer)
+            records = self._records(doc, "venue.orders", reading)
+        names = reading.fields if reading is not None else {}
+        out = []
+        for rec in records:
+            def get(name: str, rec: Mapping[str, Any] = rec) -> Any:
+                return rec.get(names.get(name, name))
+
+            out.append(VenueOrder(
+                key=_text(get("key")), order_id=_text(get("id")), symbol=_text(get("symbol")),
+                qty=_number(get("qty")), filled_qty=_number(get("filled")), status=_text(get("status")),
+            ))
+        return out
+
+    # --- making a reading ----------------------------------------------------------------------------
+
+    def _positions(self, reading: Reading | None, name: str) -> dict[str, float]:
+        if reading is None:
+            doc = self._from_custom(name, name.replace("venue_", "venue."))
+            if isinstance(doc, dict):
+                return {str(k): _number(v) for k, v in doc.items()}
+            reading_fields: Mapping[str, str] = {}
+        else:
+            doc = self._at(reading, self._document(reading), reading.pointer)
+            reading_fields = reading.fields
+        if isinstance(doc, dict):
+            return {str(k): float(v) for k, v in doc.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        if isinstance(doc, list):
+            sym, qty = reading_fields.get("symbol", "symbol"), reading_fields.get("qty", "qty")
+            out: dict[str, float] = {}
+            for rec in doc:
+                if isinstance(rec, dict) and sym in rec:
+                    out[str(rec[sym])] = out.get(str(rec[sym]), 0.0) + _number(rec.get(qty))
+            return out
+        where = reading.describe() if reading is not None else "the adapter class"
+        raise ReadingUnavailable(
+            f"x-drill.trading.{name.replace('venue_', 'venue.')} ({where}): expected an object symbol -> quantity "
+            f"or a list of records, observed {_shape(doc)}",
+            hint="point 'pointer' at the positions (and name 'fields: {symbol, qty}' for a list)",
+        )
+
+    def _from_custom(self, method: str, field_name: str) -> Any:
+        fn = getattr(self._custom, method, None) if self._custom is not None else None
+        if fn is None:
+            raise ReadingUnavailable(
+                f"the stack declares no x-drill.trading.{field_name}, and this drill needs it",
+                hint=f"declare where it is read in {self.spec.where} (file, http, url or command, with a JSON "
+                f"pointer), or give an adapter class with a {method}() method",
+            )
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        for row in csv.DictReader(io.StringIO(text)):
-            key = row.get("idempotency_key") or ""
-            if key:
-                rows.append(
-                    OrderRow(
-                        row.get("ts", ""),
-                        key,
-                        row.get("symbol", ""),
-                        row.get("side", ""),
-                        row.get("qty", ""),
-                        path.name,
-                    )
+            return fn()
+        except ReadingUnavailable:
+            raise
+        except Exception as exc:  # the team's adapter code: report, never swallow
+            raise ReadingUnavailable(
+                f"{self.spec.adapter}.{method}() raised {type(exc).__name__}: {exc}",
+                hint="fix the adapter class named in x-drill.trading.adapter",
+            ) from exc
+
+    def _document(self, reading: Reading) -> Any:
+        text = self._text(reading)
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ReadingUnavailable(
+                f"x-drill.trading.{reading.name} ({reading.describe()}): expected JSON, observed "
+                f"{text[:160]!r} ({exc})",
+                hint=f"the source must print/serve JSON; check the declaration at {reading.where}",
+            ) from None
+
+    def _text(self, reading: Reading) -> str:
+        source = reading.source
+        what = f"x-drill.trading.{reading.name} ({source.describe()})"
+        if isinstance(source, FileSource):
+            path = self._path(source.path)
+            try:
+                return path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise ReadingUnavailable(f"{what}: {path} does not exist",
+                                         hint=f"check the path declared at {reading.where}") from None
+            except OSError as exc:
+                raise ReadingUnavailable(f"{what}: cannot read {path}: {exc.strerror}") from exc
+        if isinstance(source, HttpSource):
+            url = source.url or (self.backend.endpoint(str(source.service), str(source.port)).url + source.path)
+            reply = http_get(url, timeout=5.0)
+            if not isinstance(reply, HttpReply):
+                raise ReadingUnavailable(f"{what}: {reply.observed}",
+                                         hint="is the service running and is the address right?")
+            if reply.status != 200:
+                raise ReadingUnavailable(f"{what}: GET {url} answered {reply.status}: {reply.text[:160]}")
+            return reply.text
+        return self._command_output(source, what)
+
+    def _command_output(self, source: CommandSource, what: str) -> str:
+        argv = shlex.split(source.command)
+        op = self.backend.stack.operator
+        if op is None or tuple(argv[: len(op.command)]) != op.command:
+            raise InputError(
+                f"{what}: not an operator command of this stack",
+                hint=f"operator commands start with: {' '.join(op.command) if op else '(no x-drill.operator)'}",
+            )
+        result = self.backend.operator(argv[len(op.command):], timeout=30.0)
+        if result.timed_out or result.exit_code != 0:
+            raise ReadingUnavailable(
+                f"{what}: exit {result.exit_code}{' (timed out)' if result.timed_out else ''}: "
+                f"{result.output.strip()[-300:]}"
+            )
+        return result.stdout
+
+    def _path(self, declared: str) -> Path:
+        path = Path(declared)
+        return path if path.is_absolute() else self.backend.workdir / path
+
+    def _at(self, reading: Reading, document: Any, pointer: str) -> Any:
+        found, value = resolve_pointer(document, pointer)
+        if not found:
+            raise ReadingUnavailable(
+                f"x-drill.trading.{reading.name} ({reading.source.describe()}): JSON pointer {pointer!r} does not "
+                f"resolve; the document is {_shape(document)}",
+                hint=f"fix 'pointer' at {reading.where} (RFC 6901, e.g. /positions)",
+            )
+        return value
+
+    def _records(self, value: Any, name: str, reading: Reading | None) -> list[Mapping[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            where = reading.describe() if reading is not None else "the adapter class"
+            raise ReadingUnavailable(
+                f"x-drill.trading.{name} ({where}): expected a list of records, observed {_shape(value)}",
+                hint="point 'pointer' at the list" + (f" ({reading.where})" if reading is not None else ""),
+            )
+        return value
+
+    def _csv_orders(self, reading: Reading) -> list[OrderRow]:
+        assert isinstance(reading.source, FileSource)
+        names = reading.fields
+        pattern = reading.source.path
+        base = self.backend.workdir
+        paths = sorted(Path(pattern).parent.glob(Path(pattern).name)) if Path(pattern).is_absolute() else sorted(
+            base.glob(pattern))
+        rows: list[OrderRow] = []
+        for path in paths:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError as exc:
+                raise ReadingUnavailable(f"x-drill.trading.orders: cannot read {path}: {exc.strerror}") from exc
+            reader = csv.DictReader(io.StringIO(text))
+            if reader.fieldnames is not None and names["key"] not in reader.fieldnames:
+                raise ReadingUnavailable(
+                    f"x-drill.trading.orders: {path} has no column {names['key']!r} (columns: {reader.fieldnames})",
+                    hint=f"fix 'fields.key' at {reading.where}",
                 )
-    return rows
+            for row in reader:
+                key = row.get(names["key"]) or ""
+                if key:
+                    rows.append(OrderRow(
+                        key, row.get(names.get("symbol", ""), "") or "", row.get(names.get("side", ""), "") or "",
+                        row.get(names.get("qty", ""), "") or "", row.get(names.get("time", ""), "") or "", path.name,
+                    ))
+        return rows
 
 
-def orders_sent_at_least(workdir: Path, n: int) -> Check:
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+# --- probes in trading words ---------------------------------------------------------------------------
+
+
+def open_positions(truth: TradingTruth) -> Check:
     def look() -> Observation:
-        count = len(order_rows(workdir))
+        held = {s: q for s, q in truth.positions().items() if q}
+        return Observation(bool(held), f"positions: {held or 'none open'}", held)
+
+    where = truth.spec.positions.describe() if truth.spec.positions else "the adapter"
+    return Check(f"open positions ({where})", look)
+
+
+def orders_sent_at_least(truth: TradingTruth, n: int) -> Check:
+    def look() -> Observation:
+        count = len(truth.orders())
         return Observation(count >= n, f"{count} orders in the journal", count)
 
-    return Check(f"at least {n} orders in the orders journal ({ORDERS_GLOB})", look)
+    return Check(f"at least {n} orders in the engine's orders journal", look)
 
 
-def no_new_orders(workdir: Path) -> Check:
+def no_new_orders(truth: TradingTruth) -> Check:
     """Satisfied while the orders journal has no row beyond those present when the check was built."""
-    baseline = len(order_rows(workdir))
+    baseline = len(truth.orders())
 
     def look() -> Observation:
-        rows = order_rows(workdir)
-        new = rows[baseline:]
+        new = truth.orders()[baseline:]
         if new:
             shown = ", ".join(f"{r.side} {r.qty} {r.symbol} at {r.ts}" for r in new[:5])
             return Observation(False, f"{len(new)} new order(s) sent: {shown}", len(new))
@@ -139,16 +415,44 @@ def no_new_orders(workdir: Path) -> Check:
     return Check("no new order is sent", look)
 
 
-def kill_switch_active(workdir: Path, active: bool) -> Check:
+def kill_switch_active(truth: TradingTruth, active: bool) -> Check:
     def look() -> Observation:
-        doc, problem = read_json(workdir / KILL_SWITCH)
-        if problem is not None:
-            return Observation(False, problem)
-        value = doc.get("active") if isinstance(doc, dict) else None
-        reason = doc.get("reason") if isinstance(doc, dict) else None
-        return Observation(value is active, f"kill switch active={value} (reason: {reason})", value)
+        state = truth.kill_switch()
+        return Observation(state.active is active, f"kill switch active={state.active} (reason: {state.reason})",
+                           state.active)
 
-    return Check(f"kill switch {'active' if active else 'inactive'} in {KILL_SWITCH}", look)
+    return Check(f"kill switch {'active' if active else 'inactive'}", look)
+
+
+def venue_connected(truth: TradingTruth) -> Check:
+    def look() -> Observation:
+        up = truth.connected()
+        return Observation(up, "connected to the venue" if up else "not connected to the venue", up)
+
+    where = truth.spec.connected.describe() if truth.spec.connected else "the adapter"
+    return Check(f"the engine is connected to the venue ({where})", look)
+
+
+def sla_status_is(truth: TradingTruth, status: str) -> Check:
+    def look() -> Observation:
+        observed = truth.sla_status()
+        return Observation(observed == status, f"SLA status {observed!r}", observed)
+
+    where = truth.spec.sla.describe() if truth.spec.sla else "the adapter"
+    return Check(f"SLA report status {status!r} ({where})", look)
+
+
+def no_duplicate_order_keys(truth: TradingTruth) -> Check:
+    def look() -> Observation:
+        seen: dict[str, int] = {}
+        for row in truth.orders():
+            seen[row.key] = seen.get(row.key, 0) + 1
+        dupes = sorted(k for k, n in seen.items() if n > 1)
+        if dupes:
+            return Observation(False, f"{len(dupes)} order key(s) appear more than once: {dupes[:5]}", dupes)
+        return Observation(True, f"{len(seen)} order keys, each once", [])
+
+    return Check("no order key appears twice in the engine's orders journal", look)
 
 
 def log_timestamp_of(backend: Backend, service: str, needle: str) -> datetime | None:
@@ -166,14 +470,16 @@ def log_timestamp_of(backend: Backend, service: str, needle: str) -> datetime | 
     return None
 
 
-def record_time_to_kill(drill: Any, service: str) -> None:
-    """Put kill switch activation (from the engine's log) and the last order sent (from the journal) on the timeline."""
-    activated = log_timestamp_of(drill.backend, service, "Kill switch activated")
+def record_time_to_kill(drill: Any, truth: TradingTruth) -> None:
+    """Put kill-switch activation (engine log marker) and the last order after it on the timeline."""
+    if "kill_switch_activated" not in truth.spec.markers:
+        return  # time-to-kill needs the marker; without it the timeline simply lacks the event
+    activated = log_timestamp_of(drill.backend, truth.spec.engine, truth.spec.marker("kill_switch_activated"))
     if activated is None:
         return
     drill.timeline.record_at(EventKind.KILL_SWITCH_ACTIVATED, "kill switch activated (engine log)", wall=activated)
     last = None
-    for row in order_rows(drill.backend.workdir):
+    for row in truth.orders():
         try:
             ts = parse_timestamp(row.ts)
         except InputError:
@@ -184,90 +490,41 @@ def record_time_to_kill(drill: Any, service: str) -> None:
         drill.timeline.record_at(EventKind.LAST_ORDER, "last order sent after the kill switch", wall=last)
 
 
-# --- broker-side truth ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BrokerOrder:
-    order_id: str
-    idempotency_key: str
-    symbol: str
-    qty: float
-    filled_qty: float
-    status: str
-
-
-def broker_orders(backend: Backend, service: str = "broker", port: str = "http") -> list[BrokerOrder] | str:
-    """The broker's own record of every order (``GET /admin/orders``), or why it could not be read."""
-    url = backend.endpoint(service, port).url + "/admin/orders"
-    reply = http_get(url, timeout=5.0)
-    if not isinstance(reply, HttpReply):
-        return reply.observed
-    if reply.status != 200:
-        return f"GET {url} answered {reply.status}"
-    try:
-        doc = json.loads(reply.text)
-    except ValueError as exc:
-        return f"GET {url}: not JSON ({exc})"
-    raw = doc.get("orders") if isinstance(doc, dict) else doc
-    if not isinstance(raw, list):
-        return f"GET {url}: no 'orders' list"
-    out = []
-    for o in raw:
-        if not isinstance(o, dict):
-            continue
-        out.append(
-            BrokerOrder(
-                order_id=str(o.get("order_id")),
-                idempotency_key=str(o.get("idempotency_key")),
-                symbol=str(o.get("symbol")),
-                qty=float(o.get("qty") or 0),
-                filled_qty=float(o.get("filled_qty") or 0),
-                status=str(o.get("status")),
-            )
-        )
-    return out
-
-
-def no_order_lost(backend: Backend, before: list[BrokerOrder]) -> Check:
-    """Every order the broker had before the crash is still there, and the engine's journal knows all of them."""
+def no_order_lost(truth: TradingTruth, before: list[VenueOrder]) -> Check:
+    """Every order the venue had before the crash is still there, and the engine's journal knows all of them."""
 
     def look() -> Observation:
-        after = broker_orders(backend)
-        if isinstance(after, str):
-            return Observation(False, after)
-        keys_after = {o.idempotency_key for o in after}
-        lost = [o.idempotency_key for o in before if o.idempotency_key not in keys_after]
-        journal = {r.idempotency_key for r in order_rows(backend.workdir)}
-        unknown = [o.idempotency_key for o in after if o.idempotency_key not in journal]
+        after = truth.venue_orders()
+        keys_after = {o.key for o in after}
+        lost = [o.key for o in before if o.key not in keys_after]
+        journal = {r.key for r in truth.orders()}
+        unknown = [o.key for o in after if o.key not in journal]
         if lost or unknown:
             return Observation(
                 False,
-                f"broker lost {len(lost)} order(s) {lost[:5]}; engine journal misses {len(unknown)} "
-                f"broker order(s) {unknown[:5]}",
+                f"venue lost {len(lost)} order(s) {lost[:5]}; engine journal misses {len(unknown)} "
+                f"venue order(s) {unknown[:5]}",
             )
-        return Observation(True, f"all {len(before)} pre-crash orders kept; {len(after)} broker orders all journaled")
+        return Observation(True, f"all {len(before)} pre-crash orders kept; {len(after)} venue orders all journaled")
 
-    return Check("no acknowledged order lost (broker vs engine journal)", look)
+    return Check("no acknowledged order lost (venue vs engine journal)", look)
 
 
-def no_double_fill(backend: Backend) -> Check:
+def no_double_fill(truth: TradingTruth) -> Check:
     def look() -> Observation:
-        orders = broker_orders(backend)
-        if isinstance(orders, str):
-            return Observation(False, orders)
+        orders = truth.venue_orders()
         seen: dict[str, int] = {}
         for o in orders:
-            seen[o.idempotency_key] = seen.get(o.idempotency_key, 0) + 1
+            seen[o.key] = seen.get(o.key, 0) + 1
         doubled = [k for k, n in seen.items() if n > 1]
         overfilled = [o.order_id for o in orders if o.filled_qty > o.qty]
         if doubled or overfilled:
             return Observation(
-                False, f"idempotency keys with several orders: {doubled[:5]}; overfilled: {overfilled[:5]}"
+                False, f"order keys with several orders: {doubled[:5]}; overfilled: {overfilled[:5]}"
             )
-        return Observation(True, f"{len(orders)} broker orders, each key once, none overfilled")
+        return Observation(True, f"{len(orders)} venue orders, each key once, none overfilled")
 
-    return Check("no order filled twice (broker side)", look)
+    return Check("no order filled twice (venue side)", look)
 
 
 def services_healthy(backend: Backend, services: list[str]) -> Check:

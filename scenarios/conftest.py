@@ -1,9 +1,3 @@
-"""Makes every step of the library visible to every feature."""
+"""This repository's drill project under plain pytest: the shared step library, loaded as a plugin."""
 
-from scenarios.steps.alerts import *  # noqa: F403
-from scenarios.steps.data import *  # noqa: F403
-from scenarios.steps.faults import *  # noqa: F403
-from scenarios.steps.operator import *  # noqa: F403
-from scenarios.steps.runbook import *  # noqa: F403
-from scenarios.steps.stack import *  # noqa: F403
-from scenarios.steps.trading import *  # noqa: F403
+pytest_plugins = ["harness.steps.library"]

@@ -44,7 +44,15 @@ fi
 mkdir -p "$(dirname "$LOG")"
 say "starting dockerd in the background (log: $LOG)"
 # containerd is started by dockerd itself when no system containerd is running.
-$SUDO nohup dockerd >>"$LOG" 2>&1 </dev/null &
+# A daemon must not inherit this shell's other file descriptors: a lock the caller holds (e.g.
+# `flock LOCK scripts/docker-setup.sh`) would otherwise stay held by dockerd for as long as it runs.
+(
+  for fd in /proc/$BASHPID/fd/*; do
+    n=${fd##*/}
+    [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null
+  done
+  exec $SUDO nohup dockerd >>"$LOG" 2>&1 </dev/null
+) &
 pid=$!
 for _ in $(seq 1 "$WAIT"); do
   if docker info >/dev/null 2>&1; then

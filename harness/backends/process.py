@@ -32,7 +32,7 @@ from harness.backends.reaper import ReaperHandle, owner_alive, owner_record
 from harness.commands import run_command
 from harness.errors import BackendError, DrillError, PortInUse, ServiceStartError, StackFileError
 from harness.stack import PLACEHOLDER, ServiceSpec, StackDescription, load_stack, render
-from harness.tools import PROJECT_ROOT, find_tool, search_path
+from harness.tools import find_tool, search_path
 from harness.toxiproxy import ToxiproxyAdapter
 
 STATE_FILE = "stack.json"
@@ -157,8 +157,7 @@ class ProcessBackend(StackAddresses):
         env["PATH"] = os.pathsep.join([venv_bin, search_path()])
         env["PYTHONUNBUFFERED"] = "1"
         env["DRILL_RUN_ID"] = self.run_id
-        if self.stack.operator is not None:
-            env.setdefault("TR_WORKDIR", str(self.workdir))
+        env["DRILL_WORKDIR"] = str(self.workdir)
         return env
 
     def _service_env(self, spec: ServiceSpec) -> dict[str, str]:
@@ -534,7 +533,3 @@ class ProcessBackend(StackAddresses):
                 proc.start_time = rec["start_time"]
                 proc.intended = ServiceState(rec["intended"])
         return backend
-
-
-def project_stack_file() -> Path:
-    return PROJECT_ROOT / "docker-compose.yml"

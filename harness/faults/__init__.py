@@ -12,7 +12,7 @@ from harness.faults.base import Fault, FaultContext, FaultState
 from harness.faults.data import FeedCorruption, FileCorruption, symbols
 from harness.faults.ledger import CleanupReport, Ledger, LedgerEntry, cleanup, pending
 from harness.faults.network import TOXICS, LinkDown, Toxic
-from harness.faults.registry import FAULTS
+from harness.faults.registry import FAULTS, register_fault
 from harness.faults.service import FullOutage, Kill, Pause, Restart, Stop
 from harness.faults.trading import InjectedPosition, LatencySpike, PriceShock, RejectRateSpike
 
@@ -40,5 +40,6 @@ __all__ = [
     "Toxic",
     "cleanup",
     "pending",
+    "register_fault",
     "symbols",
 ]

@@ -185,6 +185,7 @@ class Fault(abc.ABC):
     def record(self) -> dict[str, object]:
         return {
             "kind": self.kind,
+            "module": type(self).__module__,  # so a team's own fault class is found again after a crash
             "fault_id": self.fault_id,
             "params": dict(self.params()),
             "learned": dict(self.learned()),
@@ -196,18 +197,19 @@ class Fault(abc.ABC):
         cls, backend: Backend, record: Mapping[str, object], *, ctx: FaultContext | None = None
     ) -> Fault:
         """Rebuild an injected fault from its ledger record, ready to be rolled back."""
-        from harness.faults.registry import FAULTS
+        from harness.faults.registry import FAULTS, fault_class
 
         top = Params(record, "ledger record")
         kind = top.text("kind")
         fault_id = top.text("fault_id")
-        try:
-            fault_cls = FAULTS[kind]
-        except KeyError:
+        module = record.get("module")
+        fault_cls = fault_class(kind, module if isinstance(module, str) else None)
+        if fault_cls is None:
             raise FaultError(
                 f"ledger record {fault_id}: unknown fault kind {kind!r}",
-                hint=f"known kinds: {', '.join(sorted(FAULTS))}",
-            ) from None
+                hint=f"known kinds: {', '.join(sorted(FAULTS))}; a team's own fault class must be decorated with "
+                "@register_fault and importable (its module is named in the record)",
+            )
         if cls is not Fault and not issubclass(fault_cls, cls):
             raise FaultError(f"ledger record {fault_id} is a {kind}, not a {cls.__name__}")
         fault = fault_cls.from_params(

@@ -1,8 +1,9 @@
 """Data faults: a corrupted market-data feed (through the feed's admin API) and corrupted files.
 
-* :class:`FeedCorruption`: ``POST {marketdata}/admin/faults`` ``{kind, symbol?, bars?, pct?}``;
-  rollback ``DELETE /admin/faults/<id>``. If the id never came back (the reply was lost), rollback
-  deletes the active faults of the same kind and symbol instead.
+* :class:`FeedCorruption`: ``POST <feed endpoint>`` ``{kind, symbol?, bars?, pct?}`` answering ``{id}``;
+  rollback ``DELETE <feed endpoint>/<id>``. The endpoint is the stack's ``x-drill.trading.faults.feed``.
+  If the id never came back (the reply was lost), rollback deletes the active faults of the same
+  kind and symbol instead.
 * :class:`FileCorruption`: a file under the stack's working directory is truncated, overwritten
   with garbage, made invalid JSON, or given duplicate CSV rows. A snapshot is written (atomically)
   to ``<run_dir>/snapshots/<fault id>`` *before* the file is touched, and restored on rollback, even
@@ -20,6 +21,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from harness.adapter import Endpoint
 from harness.errors import FaultError, InputError
 from harness.faults._http import admin_call, field
 from harness.faults.base import Fault, FaultContext, Params, ParamValue, check_choice, check_range
@@ -40,13 +42,24 @@ FEED_EFFECTS = {
 }
 
 
-def symbols(backend: Backend, *, service: str = "marketdata", port: str = "http") -> tuple[str, ...]:
-    """The instrument symbols the feed serves (``GET /api/symbols``): never hard-code a ticker."""
-    url = backend.endpoint(service, port).url + "/api/symbols"
+def endpoint_params(endpoint: Endpoint) -> dict[str, ParamValue]:
+    """An admin endpoint as ledger parameters (so ``drill cleanup`` can reach it after a crash)."""
+    return {"service": endpoint.service, "port": endpoint.port, "path": endpoint.path}
+
+
+def endpoint_from(params: Params) -> Endpoint:
+    return Endpoint(params.text("service"), params.text("port"), params.text("path"), where="fault ledger")
+
+
+def symbols(backend: Backend, endpoint: Endpoint) -> tuple[str, ...]:
+    """The instrument symbols the feed serves (``x-drill.trading.faults.symbols``): never hard-code a ticker."""
+    url = backend.endpoint(endpoint.service, endpoint.port).url + endpoint.path
     reply = admin_call("GET", url, what="list symbols", ok=(200,))
-    if not isinstance(reply.body, list):
+    body = reply.body.get("symbols") if isinstance(reply.body, dict) else reply.body
+    if not isinstance(body, list):
         raise FaultError(f"list symbols: {url} did not answer a JSON list: {reply.text[:200]}")
-    return tuple(str(item["symbol"]) for item in reply.body if isinstance(item, dict) and "symbol" in item)
+    return tuple(str(item["symbol"]) if isinstance(item, dict) else str(item) for item in body
+                 if not isinstance(item, dict) or "symbol" in item)
 
 
 class FeedCorruption(Fault):
@@ -60,8 +73,7 @@ class FeedCorruption(Fault):
         symbol: str | None = None,
         bars: int | None = None,
         pct: float | None = None,
-        service: str = "marketdata",
-        port: str = "http",
+        endpoint: Endpoint,
         ctx: FaultContext | None = None,
         fault_id: str | None = None,
     ) -> None:
@@ -76,8 +88,8 @@ class FeedCorruption(Fault):
         self.symbol = symbol
         self.bars = bars
         self.pct = pct
-        self.service = service
-        self.port = port
+        self.endpoint = endpoint
+        self.service = endpoint.service
         self.remote_id: str | None = None
 
     @property
@@ -98,14 +110,13 @@ class FeedCorruption(Fault):
 
     def params(self) -> dict[str, ParamValue]:
         return {"corruption": self.corruption, "symbol": self.symbol, "bars": self.bars, "pct": self.pct,
-                "service": self.service, "port": self.port}
+                **endpoint_params(self.endpoint)}
 
     @classmethod
     def from_params(cls, backend: Backend, params: Params, *, ctx: FaultContext, fault_id: str) -> Self:
         return cls(backend, params.text("corruption"), symbol=params.opt_text("symbol"),
                    bars=params.opt_integer("bars"), pct=params.opt_number("pct"),
-                   service=params.text("service"), port=params.text("port"),
-                   ctx=ctx, fault_id=fault_id)
+                   endpoint=endpoint_from(params), ctx=ctx, fault_id=fault_id)
 
     def learned(self) -> dict[str, ParamValue]:
         return {"remote_id": self.remote_id}
@@ -114,7 +125,7 @@ class FeedCorruption(Fault):
         self.remote_id = learned.opt_text("remote_id")
 
     def _url(self) -> str:
-        return self.backend.endpoint(self.service, self.port).url + "/admin/faults"
+        return self.backend.endpoint(self.endpoint.service, self.endpoint.port).url + self.endpoint.path
 
     def _inject(self) -> None:
         body: dict[str, object] = {"kind": self.corruption}
@@ -175,7 +186,7 @@ class FileCorruption(Fault):
         if Path(path).is_absolute() or ".." in Path(path).parts:
             raise InputError(
                 f"file path must be relative to the stack's working directory, without '..'; got {path!r}",
-                hint="write e.g. artifacts/state/positions.json",
+                hint="write a path relative to the stack's working directory, e.g. state/orders.csv",
             )
         self.path = path
         self.mode = check_choice("mode", mode, FILE_MODES)
@@ -204,7 +215,7 @@ class FileCorruption(Fault):
     @property
     def expected_effect(self) -> str:
         if self.mode == "duplicate_csv_rows":
-            return "duplicate rows are detected (e.g. `traderunner orders duplicates` exits 1)"
+            return "duplicate rows are detected (the stack's order-duplicates check fails)"
         return "readers of the file detect the corruption and refuse it with a clear error"
 
     def params(self) -> dict[str, ParamValue]:

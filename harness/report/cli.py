@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from harness.tools import PROJECT_ROOT
+from harness.project import current_project
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,17 +35,15 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def default_features() -> Path:
-    local = Path.cwd() / "features"
-    return local if local.is_dir() else PROJECT_ROOT / "features"
+    return current_project().features
 
 
 def default_runs() -> Path:
-    return Path.cwd() / "runs"
+    return current_project().reports
 
 
 def default_stack_file() -> Path:
-    local = Path.cwd() / "docker-compose.yml"
-    return local if local.exists() else PROJECT_ROOT / "docker-compose.yml"
+    return current_project().stack
 
 
 @click.command("report")

@@ -20,17 +20,18 @@ from harness.errors import InputError
 from harness.report.html import CSS, rto_text
 from harness.report.model import QUARTERS, SEVERITIES, Run, Scenario, load_run, slug
 
-# runbook order; tag -> section title
-SECTIONS: tuple[tuple[str, str], ...] = (
-    ("kill_switch", "Kill Switch Triggered"),
-    ("broker", "Broker Connection Lost"),
-    ("data", "Data SLA Violation"),
-    ("positions", "Unexpected Position"),
-    ("rollback", "Rollback Procedures"),
-    ("outage", "Full System Failure (quarterly drill Q4)"),
-    ("execution", "Severity Levels: P1 (order latency, rejections)"),
-    ("monitoring", "Severity Levels: P2 (dashboard, metrics collection)"),
-)
+
+def sections() -> tuple[tuple[str, str], ...]:
+    """tag -> section title, in the order the drill project declares its tags (``[tool.drill.tags]``).
+
+    A tag described as ``runbook section <Title>`` groups its features under that title; other tags
+    are grouped under their description.
+    """
+    from harness.project import current_project
+
+    return tuple((tag, desc.removeprefix("runbook section ").strip()) for tag, desc in current_project().tags.items())
+
+
 OTHER = "Other drills"
 RUNBOOK_LINE = re.compile(r'Runbook section "(?P<title>[^"]+)"')
 
@@ -72,7 +73,7 @@ class DocFeature:
 
 
 def section_of(tags: Sequence[str], description: str) -> str:
-    for tag, title in SECTIONS:
+    for tag, title in sections():
         if tag in tags:
             return title
     m = RUNBOOK_LINE.search(description)
@@ -119,7 +120,7 @@ def collect(features: Sequence[Path], run: Run | None) -> list[DocFeature]:
 
 
 def grouped(features: Sequence[DocFeature]) -> list[tuple[str, list[DocFeature]]]:
-    order = [title for _, title in SECTIONS]
+    order = [title for _, title in sections()]
     groups: dict[str, list[DocFeature]] = {}
     for f in features:
         groups.setdefault(f.section, []).append(f)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from harness.tools import PROJECT_ROOT
+from harness.project import current_project
 
 _HEADING = re.compile(r"^(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*$")
 _QUARTER_LINE = re.compile(r"^\s*[-*]\s*(?P<q>Q[1-4])\s*:\s*(?P<title>.+?)\s*$")
@@ -24,13 +24,16 @@ DEFAULT_QUARTERLY = {
 
 
 def find_runbook(explicit: Path | None = None) -> Path | None:
-    """``--runbook`` when given, else ``./docs/incident-response-runbook.md``, else the project's one."""
+    """``--runbook`` when given, else the drill project's ``runbook``, else its stack file's ``x-drill.runbook``."""
     if explicit is not None:
         return explicit
-    for candidate in (Path.cwd() / "docs" / "incident-response-runbook.md",
-                      PROJECT_ROOT / "docs" / "incident-response-runbook.md"):
-        if candidate.is_file():
-            return candidate
+    project = current_project()
+    if project.runbook is not None:
+        return project.runbook
+    if project.stack.is_file():
+        from harness.stack import load_stack
+
+        return load_stack(project.stack).runbook
     return None
 
 

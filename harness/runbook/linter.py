@@ -256,8 +256,8 @@ def _check_command(
         return [Diagnostic(path, cmd.line, Severity.BLOCKING, "unknown-command",
                            f"`{word}` is not a command here: not on PATH (venv bin + $PATH) and not a shell builtin"
                            f" (in: {cmd.text})",
-                           "use the stack's operator CLI (`traderunner --help` lists its commands) or install "
-                           "the tool")]
+                           "use the stack's operator CLI (x-drill.operator; its --help lists the commands) or "
+                           "install the tool")]
     return []
 
 
@@ -266,7 +266,7 @@ def _check_make(path: Path, cmd: Command, args: list[str], targets: dict[Path, f
     if not targets:
         return [Diagnostic(path, cmd.line, Severity.BLOCKING, "unknown-make-target",
                            f"`{cmd.text}`: there is no Makefile in the stack directory",
-                           "use the operator CLI command that does this (`traderunner --help`)")]
+                           "use the stack's operator CLI command that does this (x-drill.operator)")]
     known = frozenset().union(*targets.values())
     out = []
     for target in wanted:
@@ -275,7 +275,7 @@ def _check_make(path: Path, cmd: Command, args: list[str], targets: dict[Path, f
             close = ", ".join(sorted(known)) or "none"
             out.append(Diagnostic(path, cmd.line, Severity.BLOCKING, "unknown-make-target",
                                   f"`make {target}`: no target '{target}' in {where} (its targets: {close})",
-                                  "use the operator CLI command that does this (`traderunner --help`)"))
+                                  "use the stack's operator CLI command that does this (x-drill.operator)"))
     return out
 
 
@@ -301,8 +301,7 @@ def _check_paths(
             if not inside:
                 out.append(Diagnostic(path, cmd.line, Severity.BLOCKING, "absolute-path",
                                       f"absolute path {value} is outside the stack (in: {cmd.text})",
-                                      "run commands from the stack's working directory and use paths relative to it "
-                                      "(artifacts/..., configs/...)"))
+                                      "run commands from the stack's working directory and use paths relative to it"))
             continue
         if check_files and opts.workdir is not None and i not in writes and _REL_PATH.match(value):
             matches = list(opts.workdir.glob(value)) if any(c in value for c in "*?[") else (

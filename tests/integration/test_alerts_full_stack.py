@@ -20,7 +20,7 @@ from harness.faults.service import Kill, Pause
 from harness.faults.trading import InjectedPosition, RejectRateSpike
 from harness.probes.alertmanager import AlertAbsent, AlertFiring
 from harness.stack import load_stack
-from harness.trading import open_positions, positions
+from harness.trading import TradingTruth, open_positions
 from harness.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -56,7 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     backend.up()
     try:
         s = Stack(backend)
-        wait_until(open_positions(backend.workdir), deadline_s=60, what="positions built")
+        wait_until(open_positions(TradingTruth(backend)), deadline_s=60, what="positions built")
         s.firing("Watchdog", "P2", "metrics-collection-failing", 30)
         yield s
     finally:
@@ -101,14 +101,15 @@ def broker_lost(s: Stack) -> None:
 
 
 def unexpected_position(s: Stack) -> None:
-    held, _ = positions(s.b.workdir)
-    with InjectedPosition(s.b, sorted(held)[0], 25, ctx=s.ctx):
+    held = TradingTruth(s.b).positions()
+    endpoint = s.b.stack.trading.fault_endpoint("position")
+    with InjectedPosition(s.b, sorted(held)[0], 25, endpoint=endpoint, ctx=s.ctx):
         s.firing("UnexpectedPosition", "P0", "unexpected-position", 10)
     s.resolved("UnexpectedPosition", 20)
 
 
 def rejections(s: Stack) -> None:
-    with RejectRateSpike(s.b, 0.6, ctx=s.ctx):
+    with RejectRateSpike(s.b, 0.6, endpoint=s.b.stack.trading.fault_endpoint("reject_rate"), ctx=s.ctx):
         s.firing("OrderRejectionRateHigh", "P1", "order-rejections", 60)
     s.resolved("OrderRejectionRateHigh", 90)
 
@@ -120,7 +121,7 @@ def latency(s: Stack) -> None:
 
 
 def data_sla(s: Stack) -> None:
-    with FeedCorruption(s.b, "nan", ctx=s.ctx):
+    with FeedCorruption(s.b, "nan", endpoint=s.b.stack.trading.fault_endpoint("feed"), ctx=s.ctx):
         s.firing("DataSLAViolation", "P1", "data-sla-violation", 15)
     s.heal_data()
     s.resolved("DataSLAViolation", 20)

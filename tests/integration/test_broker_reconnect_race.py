@@ -14,7 +14,7 @@ import pytest
 from harness.backends.process import ProcessBackend
 from harness.probes.http import HttpHealth
 from harness.stack import load_stack
-from harness.trading import order_rows
+from harness.trading import TradingTruth
 from harness.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,11 @@ def test_repeated_reconnects_while_connected_keep_the_engine_trading(tmp_path: P
             result = backend.operator(["broker", "reconnect"], timeout=30)
             assert result.exit_code == 0, f"reconnect {i + 1}: {result.output}"
             wait_until(connected, deadline_s=5, what=f"broker connected after reconnect {i + 1}")
-        before = len(order_rows(backend.workdir))
+        before = len(TradingTruth(backend).orders())
         deadline = time.monotonic() + 20
-        while len(order_rows(backend.workdir)) == before and time.monotonic() < deadline:
+        while len(TradingTruth(backend).orders()) == before and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(order_rows(backend.workdir)) > before, "no order sent after the reconnects: engine blocked"
+        assert len(TradingTruth(backend).orders()) > before, "no order sent after the reconnects: engine blocked"
         status = backend.operator(["status"], timeout=30)
         assert "connected" in status.output and "reconnecting" not in status.output, status.output
     finally:

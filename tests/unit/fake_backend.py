@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.adapter import Endpoint as AdminEndpoint
 from harness.backends.base import CommandResult, Endpoint, LinkInfo, ServiceState
 from harness.errors import BackendError, ToxiproxyError
 from harness.stack import HealthSpec, LinkSpec, LocalSpec, ModeSpec, OperatorSpec, ServiceSpec, StackDescription
@@ -182,3 +183,11 @@ class FakeBackend:
     def service_calls(self) -> list[tuple[Any, ...]]:
         """Calls that change or read the stack (everything but endpoint/link look-ups)."""
         return [c for c in self.calls if c[0] not in ("endpoint", "link")]
+
+
+# The admin endpoints a stack declares in x-drill.trading.faults (here: the mock's), for fault unit tests.
+FEED = AdminEndpoint("marketdata", "http", "/admin/faults", "test")
+SYMBOLS = AdminEndpoint("marketdata", "http", "/api/symbols", "test")
+POSITION = AdminEndpoint("broker", "http", "/admin/positions", "test")
+REJECT_RATE = AdminEndpoint("broker", "http", "/admin/reject-rate", "test")
+FILL_LATENCY = AdminEndpoint("broker", "http", "/admin/fill-latency", "test")

@@ -28,7 +28,7 @@ def test_steps_catalogue() -> None:
     r = drill("steps")
     assert r.returncode == 0, r.stderr
     assert "step definitions" in r.stdout
-    assert "scenarios/steps/alerts.py" in r.stdout
+    assert "harness/steps/alerts.py" in r.stdout
 
 
 def test_lint_clean_and_dirty() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from harness.faults import FAULTS, Fault, FaultContext, FaultState
 from harness.safety import DryRun
-from tests.unit.fake_backend import FakeBackend
+from tests.unit.fake_backend import FEED, FILL_LATENCY, POSITION, REJECT_RATE, FakeBackend
 
 EXAMPLES: dict[str, dict[str, object]] = {
     "link_down": {"link": "broker"},
@@ -19,12 +19,12 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "pause": {"service": "broker"},
     "restart": {"service": "broker"},
     "full_outage": {},
-    "feed_corruption": {"corruption": "nan", "symbol": "KQZ"},
+    "feed_corruption": {"corruption": "nan", "symbol": "KQZ", "endpoint": FEED},
     "file_corruption": {"path": "artifacts/state/positions.json", "mode": "garbage"},
-    "price_shock": {},
-    "injected_position": {"symbol": "KQZ", "qty": 25},
-    "reject_rate_spike": {"rate": 0.5},
-    "latency_spike": {"ms": 800},
+    "price_shock": {"endpoint": FEED},
+    "injected_position": {"symbol": "KQZ", "qty": 25, "endpoint": POSITION},
+    "reject_rate_spike": {"rate": 0.5, "endpoint": REJECT_RATE},
+    "latency_spike": {"ms": 800, "endpoint": FILL_LATENCY},
 }
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.adapter import Endpoint
 from harness.errors import FaultInjectionError, FaultRollbackError, InputError
 from harness.faults import FeedCorruption, FileCorruption, pending, symbols
 from harness.faults.base import Fault, FaultContext
 from harness.faults.ledger import cleanup
-from tests.unit.fake_backend import FakeBackend
+from tests.unit.fake_backend import FEED, SYMBOLS, FakeBackend
 from tests.unit.http_fakes import FakeAdmin
 
 
@@ -28,7 +29,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
 
 
 def test_feed_corruption_posts_and_deletes_by_id(backend: FakeBackend, admin: FakeAdmin) -> None:
-    fault = FeedCorruption(backend, "nan", symbol="KQZ", bars=5)  # type: ignore[arg-type]
+    fault = FeedCorruption(backend, "nan", symbol="KQZ", bars=5, endpoint=FEED)  # type: ignore[arg-type]
     with fault:
         assert fault.remote_id == "f1" and "f1" in admin.feed_faults
     assert admin.feed_faults == {}
@@ -37,7 +38,7 @@ def test_feed_corruption_posts_and_deletes_by_id(backend: FakeBackend, admin: Fa
 
 
 def test_feed_corruption_service_is_a_parameter(backend: FakeBackend, admin: FakeAdmin) -> None:
-    with FeedCorruption(backend, "stale", service="broker"):  # type: ignore[arg-type]
+    with FeedCorruption(backend, "stale", endpoint=Endpoint("broker", "http", "/admin/faults", "test")):  # type: ignore[arg-type]
         pass
     assert ("endpoint", "broker", "http") in backend.calls
 
@@ -45,14 +46,14 @@ def test_feed_corruption_service_is_a_parameter(backend: FakeBackend, admin: Fak
 def test_feed_corruption_lost_reply_is_rolled_back_by_kind_and_symbol(backend: FakeBackend, admin: FakeAdmin) -> None:
     admin.lose_reply_once = True  # the fault was created but the id never came back
     with pytest.raises(FaultInjectionError, match="got no answer"):
-        FeedCorruption(backend, "gap", symbol="KQZ").inject()  # type: ignore[arg-type]
+        FeedCorruption(backend, "gap", symbol="KQZ", endpoint=FEED).inject()  # type: ignore[arg-type]
     assert admin.feed_faults == {}
     assert [c[:2] for c in admin.calls] == [("POST", "admin/faults"), ("GET", "admin/faults"),
                                             ("DELETE", "admin/faults/f1")]
 
 
 def test_feed_corruption_rejected_by_the_service_names_the_field(backend: FakeBackend, admin: FakeAdmin) -> None:
-    fault = FeedCorruption(backend, "nan")  # type: ignore[arg-type]
+    fault = FeedCorruption(backend, "nan", endpoint=FEED)  # type: ignore[arg-type]
     fault.corruption = "bogus"  # as if the service did not know a kind we thought it knew
     with pytest.raises(FaultInjectionError) as info:
         fault.inject()
@@ -61,15 +62,15 @@ def test_feed_corruption_rejected_by_the_service_names_the_field(backend: FakeBa
 
 def test_feed_corruption_parameters_are_validated() -> None:
     with pytest.raises(InputError, match="kind must be one of gap, stale"):
-        FeedCorruption(None, "typo")  # type: ignore[arg-type]
+        FeedCorruption(None, "typo", endpoint=FEED)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="pct only applies to kind shock"):
-        FeedCorruption(None, "nan", pct=-5)  # type: ignore[arg-type]
+        FeedCorruption(None, "nan", pct=-5, endpoint=FEED)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"bars must be a number in \[1, 100000\]"):
-        FeedCorruption(None, "gap", bars=0)  # type: ignore[arg-type]
+        FeedCorruption(None, "gap", bars=0, endpoint=FEED)  # type: ignore[arg-type]
 
 
 def test_feed_rollback_when_the_feed_is_down(backend: FakeBackend, admin: FakeAdmin) -> None:
-    fault = FeedCorruption(backend, "nan")  # type: ignore[arg-type]
+    fault = FeedCorruption(backend, "nan", endpoint=FEED)  # type: ignore[arg-type]
     fault.inject()
     admin.down = True
     with pytest.raises(FaultRollbackError, match="got no answer"):
@@ -78,7 +79,7 @@ def test_feed_rollback_when_the_feed_is_down(backend: FakeBackend, admin: FakeAd
 
 
 def test_symbols_are_asked_never_hard_coded(backend: FakeBackend, admin: FakeAdmin) -> None:
-    assert symbols(backend) == ("KQZ",)  # type: ignore[arg-type]
+    assert symbols(backend, SYMBOLS) == ("KQZ",)  # type: ignore[arg-type]
 
 
 # --- files ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from harness.errors import FaultError, InputError
 from harness.faults import InjectedPosition, LatencySpike, PriceShock, RejectRateSpike, pending
 from harness.faults.ledger import cleanup
-from tests.unit.fake_backend import FakeBackend
+from tests.unit.fake_backend import FEED, FILL_LATENCY, POSITION, REJECT_RATE, FakeBackend
 from tests.unit.http_fakes import FakeAdmin
 
 
@@ -26,7 +26,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
 
 
 def test_price_shock_defaults(backend: FakeBackend, admin: FakeAdmin) -> None:
-    shock = PriceShock(backend)  # type: ignore[arg-type]
+    shock = PriceShock(backend, endpoint=FEED)  # type: ignore[arg-type]
     with shock:
         pass
     assert admin.calls[0] == ("POST", "admin/faults", {"kind": "shock", "bars": 3, "pct": -8.0})
@@ -35,16 +35,16 @@ def test_price_shock_defaults(backend: FakeBackend, admin: FakeAdmin) -> None:
 
 
 def test_injected_position(backend: FakeBackend, admin: FakeAdmin) -> None:
-    with InjectedPosition(backend, "KQZ", -25):  # type: ignore[arg-type]
+    with InjectedPosition(backend, "KQZ", -25, endpoint=POSITION):  # type: ignore[arg-type]
         assert admin.positions == {"KQZ": -25}
     assert admin.positions == {}
     assert ("endpoint", "broker", "http") in backend.calls
     with pytest.raises(FaultError, match="non-zero whole number"):
-        InjectedPosition(backend, "KQZ", 0)  # type: ignore[arg-type]
+        InjectedPosition(backend, "KQZ", 0, endpoint=POSITION)  # type: ignore[arg-type]
 
 
 def test_injected_position_rollback_is_idempotent_on_the_service(backend: FakeBackend, admin: FakeAdmin) -> None:
-    fault = InjectedPosition(backend, "KQZ", 5)  # type: ignore[arg-type]
+    fault = InjectedPosition(backend, "KQZ", 5, endpoint=POSITION)  # type: ignore[arg-type]
     fault.inject()
     admin.positions.clear()  # someone removed it by hand: the DELETE answers 404, which is fine
     fault.rollback()
@@ -52,13 +52,13 @@ def test_injected_position_rollback_is_idempotent_on_the_service(backend: FakeBa
 
 def test_reject_rate_spike_restores_the_previous_value(backend: FakeBackend, admin: FakeAdmin) -> None:
     admin.settings["rate"] = 0.05
-    with RejectRateSpike(backend, 0.6) as fault:  # type: ignore[arg-type]
+    with RejectRateSpike(backend, 0.6, endpoint=REJECT_RATE) as fault:  # type: ignore[arg-type]
         assert admin.settings["rate"] == 0.6 and fault.previous == 0.05
     assert admin.settings["rate"] == 0.05
 
 
 def test_latency_spike_restores_the_previous_value(backend: FakeBackend, admin: FakeAdmin) -> None:
-    with LatencySpike(backend, 1500):  # type: ignore[arg-type]
+    with LatencySpike(backend, 1500, endpoint=FILL_LATENCY):  # type: ignore[arg-type]
         assert admin.settings["ms"] == 1500
     assert admin.settings["ms"] == 50
     assert admin.calls[0] == ("POST", "admin/fill-latency", {"ms": 1500})
@@ -66,15 +66,15 @@ def test_latency_spike_restores_the_previous_value(backend: FakeBackend, admin: 
 
 def test_spike_parameters_validated() -> None:
     with pytest.raises(InputError, match=r"rate must be a number in \[0, 1\]"):
-        RejectRateSpike(None, 1.5)  # type: ignore[arg-type]
+        RejectRateSpike(None, 1.5, endpoint=REJECT_RATE)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"ms must be a number in \[0, 600000\]"):
-        LatencySpike(None, -1)  # type: ignore[arg-type]
+        LatencySpike(None, -1, endpoint=FILL_LATENCY)  # type: ignore[arg-type]
 
 
 def test_spike_with_lost_reply_restores_the_documented_default(backend: FakeBackend, admin: FakeAdmin) -> None:
     admin.settings["rate"] = 0.0
     admin.lose_reply_once = True
-    fault = RejectRateSpike(backend, 0.9)  # type: ignore[arg-type]
+    fault = RejectRateSpike(backend, 0.9, endpoint=REJECT_RATE)  # type: ignore[arg-type]
     with pytest.raises(FaultError):
         fault.inject()
     assert admin.settings["rate"] == 0.0  # rolled back to restore_if_unknown
@@ -82,7 +82,7 @@ def test_spike_with_lost_reply_restores_the_documented_default(backend: FakeBack
 
 def test_cleanup_after_a_crash_restores_the_learned_previous_value(backend: FakeBackend, admin: FakeAdmin) -> None:
     admin.settings["ms"] = 75
-    LatencySpike(backend, 900).inject()  # type: ignore[arg-type]  # and the run dies here
+    LatencySpike(backend, 900, endpoint=FILL_LATENCY).inject()  # type: ignore[arg-type]  # and the run dies here
     (entry,) = pending(backend.run_dir)
     assert entry.record["learned"] == {"previous": 75.0}
     report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]

@@ -48,3 +48,16 @@ def refused(drill: Drill, code: int) -> None:
             f"expected `{' '.join(result.argv)}` to be refused with exit code {code}; "
             f"observed exit {result.exit_code}:\n{result.output[-2000:]}"
         )
+
+
+@when(parsers.parse('the on-call runs the stack\'s "{name}" command'))
+def runs_stack_command(drill: Drill, name: str) -> None:
+    """Run the operator command the stack declares as NAME (x-drill.trading.commands); it must exit 0."""
+    command = drill.command_line(name)
+    result = drill.operator(command)
+    if result is not None and result.exit_code != 0:
+        raise WaitTimeout(
+            f"`{command}` (x-drill.trading.commands.{name}) failed with exit code {result.exit_code}:\n"
+            f"{result.output[-2000:]}",
+            hint="the stack's declared command does not work as written",
+        )

@@ -7,7 +7,7 @@ from pytest_bdd import given, parsers, then
 from harness.clock import EventKind
 from harness.drill import Drill
 from harness.probes.alertmanager import AlertAbsent, AlertFiring
-from scenarios.steps._common import role_url
+from harness.steps._common import role_url
 
 
 @then(parsers.parse('a {severity} alert "{alert}" fires within {seconds:d} seconds'))

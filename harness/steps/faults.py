@@ -5,9 +5,9 @@ from __future__ import annotations
 from pytest_bdd import parsers, when
 
 from harness.drill import Drill
+from harness.errors import WaitTimeout
 from harness.faults.network import LinkDown, Toxic
 from harness.faults.trading import InjectedPosition, LatencySpike, RejectRateSpike
-from harness.trading import positions
 
 
 @when(parsers.parse("the {link} link goes down"))
@@ -49,7 +49,8 @@ def link_latency_jitter(drill: Drill, link: str, ms: int, jitter: int) -> None:
 @when(parsers.parse("the broker starts rejecting {pct:d}% of orders"))
 def broker_rejects(drill: Drill, pct: int) -> None:
     """Set the broker's reject rate (a broker-side incident); the previous rate is restored on rollback."""
-    drill.inject(RejectRateSpike(drill.backend, pct / 100.0, ctx=drill.ctx))
+    endpoint = drill.backend.stack.trading.fault_endpoint("reject_rate")
+    drill.inject(RejectRateSpike(drill.backend, pct / 100.0, endpoint=endpoint, ctx=drill.ctx))
 
 
 @when("the broker's reject rate is restored")
@@ -60,12 +61,20 @@ def broker_reject_rate_restored(drill: Drill) -> None:
 @when(parsers.parse("the broker starts filling orders after {ms:d} ms"))
 def broker_slow_fills(drill: Drill, ms: int) -> None:
     """Slow the broker's fills (execution latency at the venue)."""
-    drill.inject(LatencySpike(drill.backend, ms, ctx=drill.ctx))
+    endpoint = drill.backend.stack.trading.fault_endpoint("fill_latency")
+    drill.inject(LatencySpike(drill.backend, ms, endpoint=endpoint, ctx=drill.ctx))
 
 
 @when(parsers.parse("the broker books an unexpected position of {qty:d} units"))
 def unexpected_position(drill: Drill, qty: int) -> None:
     """A position appears at the broker with no order behind it, in a symbol the engine already holds."""
-    held, _ = positions(drill.backend.workdir)
-    symbol = next((s for s, q in sorted(held.items()) if q), None) or next(iter(sorted(held)), "UNKNOWN")
-    drill.inject(InjectedPosition(drill.backend, symbol, qty, ctx=drill.ctx))
+    endpoint = drill.backend.stack.trading.fault_endpoint("position")
+    if drill.dry_run is not None:
+        symbol = "<a symbol the engine holds>"
+    else:
+        held = drill.trading.positions()  # an unavailable reading fails the step, naming the declaration
+        symbol = next((s for s, q in sorted(held.items()) if q), None) or next(iter(sorted(held)), "")
+        if not symbol:
+            raise WaitTimeout("the engine holds no position to put an unexpected one beside",
+                              hint="start the scenario with 'Given the trading engine holds open positions'")
+    drill.inject(InjectedPosition(drill.backend, symbol, qty, endpoint=endpoint, ctx=drill.ctx))

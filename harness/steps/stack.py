@@ -8,15 +8,16 @@ from harness.clock import EventKind
 from harness.drill import Drill
 from harness.faults.service import FullOutage, Kill, Pause
 from harness.probes.prometheus import MetricQuery
-from harness.trading import broker_orders, services_healthy
-from scenarios.steps._common import role_url, service_called
+from harness.steps._common import role_url, service_called
+from harness.steps.trading import mode_query
+from harness.trading import services_healthy
 
 
 @given(parsers.parse("the trading stack is running in {mode} mode"))
 def stack_running(drill: Drill, mode: str) -> None:
     """The stack is up and healthy (started fresh for this scenario) and Prometheus sees the engine in MODE."""
     drill.expect(
-        MetricQuery(role_url(drill.backend, "prometheus"), f'traderunner_mode{{mode="{mode}"}}', "==", 1),
+        MetricQuery(role_url(drill.backend, "prometheus"), mode_query(drill, mode), "==", 1),
         within=15,
         label=f"stack running in {mode} mode",
     )
@@ -25,8 +26,8 @@ def stack_running(drill: Drill, mode: str) -> None:
 @when("every service of the trading stack crashes")
 def full_outage(drill: Drill) -> None:
     """SIGKILL every application service at once (monitoring keeps running to see it)."""
-    before = broker_orders(drill.backend) if drill.dry_run is None else []
-    drill.remembered["broker_orders_before"] = before if isinstance(before, list) else []
+    # the venue's orders before the crash: a reading that cannot be made fails the step (never "[]")
+    drill.remembered["venue_orders_before"] = drill.trading.venue_orders() if drill.dry_run is None else []
     drill.inject(FullOutage(drill.backend, ctx=drill.ctx))
 
 
