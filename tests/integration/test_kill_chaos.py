@@ -100,7 +100,8 @@ def test_sigkill_at_random_points_leaves_nothing_behind_without_cleanup(tmp_path
         feature = rng.choice(FEATURES)
         kill_after = rng.uniform(0.5, 12.0)
         drill = subprocess.Popen(
-            [DRILL, "run", str(feature), "--report", str(trial / "report")],
+            [DRILL, "run", str(feature), "--stack-file", str(ROOT / "docker-compose.yml"), "--report",
+             str(trial / "report")],
             cwd=trial, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
