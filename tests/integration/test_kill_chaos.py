@@ -32,7 +32,7 @@ TRIALS = int(os.environ.get("DRILL_KILL_TRIALS", "20"))
 
 
 def processes_under(directory: Path) -> list[str]:
-    """Processes whose working directory lies under ``directory`` (the drill, its services, its reapers)."""
+    """Processes working under ``directory`` or naming it (the drill, its services, their reapers)."""
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -42,7 +42,7 @@ def processes_under(directory: Path) -> list[str]:
             cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if cwd == str(directory) or cwd.startswith(f"{directory}/"):
+        if cwd == str(directory) or cwd.startswith(f"{directory}/") or str(directory) in cmd:
             found.append(f"{entry.name} {cmd[:120]}")
     return found
 
@@ -102,7 +102,7 @@ def test_sigkill_at_random_points_leaves_nothing_behind_without_cleanup(tmp_path
         drill = subprocess.Popen(
             [DRILL, "run", str(feature), "--stack-file", str(ROOT / "docker-compose.yml"), "--report",
              str(trial / "report")],
-            cwd=trial, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,  # this repository's drill project
         )  # fmt: skip
         try:
             drill.wait(timeout=kill_after)
