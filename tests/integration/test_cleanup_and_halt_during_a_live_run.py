@@ -52,7 +52,7 @@ def _injected_ledger(runs: Path) -> Path | None:
 
 
 def test_cleanup_leaves_a_live_run_alone_and_halt_stops_it_reported_halted(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text("from scenarios.conftest import *  # noqa: F403\n")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.steps.library"]\n')
     (tmp_path / "held.feature").write_text(FEATURE)
     (tmp_path / "test_held.py").write_text("from pytest_bdd import scenarios\nscenarios('.')\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\nbdd_features_base_dir = .\n")
@@ -64,7 +64,13 @@ def test_cleanup_leaves_a_live_run_alone_and_halt_stops_it_reported_halted(tmp_p
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        ledger = _wait_for("the live run to inject its fault", lambda: _injected_ledger(runs))
+        def injected() -> Path | None:
+            if run.poll() is not None:  # it ended before injecting: show why
+                assert run.stdout is not None
+                pytest.fail(f"the drill run ended early (exit {run.returncode}):\n{run.stdout.read()[-3000:]}")
+            return _injected_ledger(runs)
+
+        ledger = _wait_for("the live run to inject its fault", injected)
         run_dir = ledger.parent
         state = json.loads((run_dir / "stack.json").read_text())
         proxy = ToxiproxyAdapter("127.0.0.1", state["ports"]["toxiproxy.api"])
