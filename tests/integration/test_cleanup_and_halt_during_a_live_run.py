@@ -8,6 +8,7 @@ reported "halted" with the reason, the later ones inject nothing, and nothing of
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -62,6 +63,7 @@ def test_cleanup_leaves_a_live_run_alone_and_halt_stops_it_reported_halted(tmp_p
          "-c", str(tmp_path / "pytest.ini"), "--stack-file", str(ROOT / "docker-compose.yml"),
          "--run-dir", str(runs), "--drill-report", str(report)],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, DRILL_TOOLS_DIR=str(ROOT / ".tools" / "bin")),  # tmp_path is no checkout
     )  # fmt: skip
     try:
         def injected() -> Path | None:
