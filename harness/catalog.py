@@ -11,6 +11,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,31 @@ def feature_files(paths: Iterable[Path]) -> list[Path]:
 
 
 def parse_feature(path: Path) -> Feature:
+    """The parsed feature, or :class:`FeatureError` with file:line: empty, not text, or not Gherkin."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FeatureError(f"cannot read: {exc.strerror}", location=str(path)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FeatureError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            location=f"{path}:{line}",
+            hint="a feature file is Gherkin text; remove or rename this file",
+        ) from exc
+    if not any(ln.strip() and not ln.strip().startswith("#") for ln in text.splitlines()):
+        raise FeatureError(
+            "empty: expected a 'Feature:' line", location=f"{path}:1", hint="write the feature or remove the file"
+        )
     try:
         return parse_feature_file(path)
     except Exception as exc:  # the gherkin parser raises its own error types with line numbers
-        raise FeatureError(f"cannot parse: {exc}", location=str(path), hint="fix the Gherkin syntax") from exc
+        match = re.search(r"\((\d+):\d+\)|Line number: (\d+)", str(exc))
+        location = f"{path}:{match.group(1) or match.group(2)}" if match else str(path)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FeatureError(f"cannot parse: {first}", location=location, hint="fix the Gherkin syntax") from exc
 
 
 def scenarios(paths: Iterable[Path]) -> list[ScenarioInfo]:
@@ -144,6 +166,9 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
     problems: list[LintProblem] = []
     for path in feature_files(paths):
         feature = parse_feature(path)
+        text_problems = _text_problems(path, feature)
+        problems += text_problems
+        missing_columns = {p.location for p in text_problems if "has no column" in p.message}
         for tag in sorted(feature.tags - markers):
             problems.append(LintProblem(f"{path}:{feature.line_number}", f"tag @{tag} is not a registered marker"))
         for sc in feature.scenarios.values():
@@ -153,6 +178,8 @@ def lint(paths: Iterable[Path], defs: list[StepDef] | None = None) -> list[LintP
             problems.extend(_meaning_problems(path, feature, sc, rendered))
             for step_type, text, line in rendered:
                 where = f"{path}:{line}"
+                if where in missing_columns:
+                    continue  # already reported as the missing column, not as an "undefined step <x>"
                 matches = [d for d in defs if d.type in (step_type, "step") and d.context.parser.is_matching(text)]
                 if not matches:
                     problems.append(LintProblem(where, f"undefined step: {step_type.capitalize()} {text}"))
@@ -196,6 +223,55 @@ def _meaning_problems(
             level="warning",
         ))
     return out
+
+
+QUOTED = re.compile(r'"([^"]*)"')
+OUTLINE_PARAM = re.compile(r"<([A-Za-z0-9_ -]+)>")
+
+
+def invisible_or_confusable(text: str) -> list[str]:
+    """What in ``text`` a reader cannot see or would misread: format characters (zero-width space, BOM,
+    bidi marks), control characters, unusual spaces anywhere; and, inside a quoted string, a word that
+    mixes Latin letters with look-alike Cyrillic or Greek ones."""
+    found: list[str] = []
+    for ch in dict.fromkeys(text):
+        cat = unicodedata.category(ch)
+        if cat in ("Cf", "Cc", "Co", "Cn") or (cat == "Zs" and ch != " "):
+            found.append(f"U+{ord(ch):04X} {unicodedata.name(ch, 'unnamed character')}")
+    for quoted in QUOTED.findall(text):
+        for word in quoted.split():
+            scripts = {unicodedata.name(c, "?").split()[0] for c in word if c.isalpha()}
+            if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK"}:
+                odd = ", ".join(
+                    f"'{c}' U+{ord(c):04X} {unicodedata.name(c)}"
+                    for c in dict.fromkeys(word)
+                    if c.isalpha() and not unicodedata.name(c, "").startswith("LATIN")
+                )
+                found.append(f"'{word}' mixes Latin with look-alike letters ({odd})")
+    return found
+
+
+def _text_problems(path: Path, feature: Feature) -> list[LintProblem]:
+    """Invisible/confusable characters in names and steps, and Outline columns missing from Examples."""
+    problems: list[LintProblem] = []
+    for what in invisible_or_confusable(feature.name or ""):
+        problems.append(LintProblem(f"{path}:{feature.line_number}", f"feature name: {what}"))
+    for sc in feature.scenarios.values():
+        for what in invisible_or_confusable(sc.name):
+            problems.append(LintProblem(f"{path}:{sc.line_number}", f"scenario name: {what}"))
+        columns = {p for ex in (getattr(sc, "examples", None) or []) for p in ex.example_params}
+        for step in sc.steps:
+            for what in invisible_or_confusable(step.name):
+                problems.append(LintProblem(f"{path}:{step.line_number}", f"step '{step.name}': {what}"))
+            if columns:
+                for param in OUTLINE_PARAM.findall(step.name):
+                    if param not in columns:
+                        problems.append(LintProblem(
+                            f"{path}:{step.line_number}",
+                            f"<{param}> has no column in the Examples of '{sc.name}' "
+                            f"(columns: {', '.join(sorted(columns))})",
+                        ))
+    return problems
 
 
 def _rendered_steps(sc: object) -> list[tuple[str, str, int]]:

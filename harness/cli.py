@@ -13,14 +13,12 @@ import click
 from rich.table import Table
 
 from harness.cli_shared import (
-    EXIT_FAILED,
     EXIT_INPUT,
     backend_option,
     console,
     default_features,
     default_runs,
     default_stack_file,
-    err_console,
     friendly_errors,
     rel,
     stack_file_option,
@@ -345,42 +343,21 @@ def _print_status(b: Any) -> None:
     "--run-dir", "run_dirs", multiple=True, type=click.Path(path_type=Path), help="default: every run under ./runs"
 )
 @click.option("--down/--keep", default=False, help="also stop the stack after reverting its faults")
+@click.option("--force", is_flag=True, help="with --run-dir: also a live run's faults (asks first)")
 @friendly_errors
-def cleanup(run_dirs: Sequence[Path], down: bool) -> None:
-    """Revert every fault that a crashed or killed run left behind (from its ledger)."""
-    from harness.backends import attach_backend, is_dead_run, reap_dead_runs, remove_dead_run
-    from harness.faults.ledger import cleanup as ledger_cleanup
+def cleanup(run_dirs: Sequence[Path], down: bool, force: bool) -> None:
+    """Revert what crashed or killed runs left behind; stop the stacks of dead runs. Live runs are left alone."""
+    from harness.backends import reap_dead_runs
+    from harness.maintenance import cleanup_runs, find_runs
 
+    if force and not run_dirs:
+        raise click.UsageError("--force needs the live run named: --force --run-dir DIR")
     for note in reap_dead_runs():  # containers, networks, volumes of docker runs whose drill process died
         console.print(note)
-    dirs = _live_run_dirs(run_dirs)
-    if not dirs:
-        console.print("nothing to clean up: no run directories with a stack")
-        return
-    failed = False
-    for d in dirs:
-        b = attach_backend(d)
-        if is_dead_run(b):  # its drill process is gone: nothing to roll back into, remove the stack
-            remove_dead_run(b)
-            console.print(f"{rel(d)}: the drill process that started it is gone: stack removed")
-            continue
-        report = ledger_cleanup(b, d)
-        console.print(report.summary())
-        failed = failed or not report.ok
-        if down:
-            b.down()
-            console.print(f"{rel(d)}: stack stopped")
-    if failed:
-        err_console.print(
-            "[red]some faults could not be reverted[/]: fix what is named above and run `drill cleanup` again"
-        )
-        sys.exit(EXIT_FAILED)
-
-
-def _live_run_dirs(run_dirs: Sequence[Path]) -> list[Path]:
-    from harness.backends.process import STATE_FILE
-
-    return [d.resolve() for d in run_dirs] or sorted(p.parent for p in default_runs().glob(f"**/{STATE_FILE}"))
+    outcome = cleanup_runs(
+        find_runs(run_dirs, default_runs()), down=down, force=force, confirm=lambda q: click.confirm(q, default=False)
+    )
+    _finish(outcome)
 
 
 @main.command()
@@ -390,21 +367,10 @@ def _live_run_dirs(run_dirs: Sequence[Path]) -> list[Path]:
 @click.option("--reason", default="", help="why (written into the HALT file)")
 @friendly_errors
 def halt(run_dirs: Sequence[Path], reason: str) -> None:
-    """Emergency stop: block new faults in running drills (HALT file) and revert every fault they injected."""
-    from harness.backends import attach_backend
-    from harness.safety import halt as halt_run
+    """Emergency stop: block new faults in every live drill (HALT file) and revert every fault they injected."""
+    from harness.maintenance import find_runs, halt_runs
 
-    dirs = _live_run_dirs(run_dirs)
-    if not dirs:
-        console.print("no run directories with a stack: nothing to halt")
-        return
-    failed = False
-    for d in dirs:
-        result = halt_run(d, attach_backend(d), reason=reason)
-        console.print(result.summary())
-        failed = failed or (result.cleanup is not None and not result.cleanup.ok)
-    if failed:
-        sys.exit(EXIT_FAILED)
+    _finish(halt_runs(find_runs(run_dirs, default_runs()), reason=reason))
 
 
 @main.command()
@@ -414,12 +380,16 @@ def halt(run_dirs: Sequence[Path], reason: str) -> None:
 @friendly_errors
 def resume(run_dirs: Sequence[Path]) -> None:
     """Remove the HALT files written by `drill halt`, so faults may be injected again."""
-    from harness.safety import clear_halt
+    from harness.maintenance import find_runs, resume_runs
 
-    for d in _live_run_dirs(run_dirs):
-        removed = clear_halt(d)
-        if removed is not None:
-            console.print(f"removed {rel(removed)}")
+    _finish(resume_runs(find_runs(run_dirs, default_runs())))
+
+
+def _finish(outcome: Any) -> None:
+    for line in outcome.lines:
+        console.print(line, markup=False, soft_wrap=True)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 for _command in (report_command, docs_command, plan_command, gameday_command, coverage_command):

@@ -33,7 +33,7 @@ from harness.errors import FaultRollbackError, InputError, WaitTimeout
 from harness.faults.base import Fault, FaultContext
 from harness.faults.ledger import cleanup as ledger_cleanup
 from harness.probes.base import Probe
-from harness.safety import DryRun, SafetyPolicy
+from harness.safety import DryRun, FaultWatch, SafetyPolicy
 from harness.stack import load_stack
 from harness.trading import TradingTruth
 from harness.waiting import Observation, WaitResult, wait_until
@@ -58,6 +58,7 @@ def open_backend(settings: DrillSettings, name: str) -> Iterator[Backend]:
         allow_live=settings.allow_live, confirmation=settings.confirm_live, runs_root=settings.run_root
     )
     policy.check_live(stack)  # refuse before starting anything
+    policy.check_halt(run_dir)  # a halted run starts no further stack
     if settings.dry_run:
         plan = getattr(backend, "plan", None)
         if plan is not None:
@@ -95,6 +96,8 @@ class Drill:
         self.last_command: CommandResult | None = None
         self.remembered: dict[str, Any] = {}
         self._log_marks: dict[str, int] | None = None  # log sizes when the first fault went in
+        assert self.ctx.safety is not None
+        self.watch = FaultWatch(backend, self.ctx.safety, backend.run_dir, lambda: self.faults, self.timeline)
         self._trading: TradingTruth | None = None
 
     # --- the stack's trading truth and operator commands, through its declared adapter ---------------
@@ -179,8 +182,12 @@ class Drill:
         if self.dry_run is not None:
             self._say(f"would expect within {within:g}s: {what}")
             return None
+        def watched() -> Observation:
+            self.watch.check()  # a halt or an outside revert ends the wait with what really happened
+            return probe()
+
         result = wait_until(
-            probe,
+            watched,
             deadline_s=within,
             what=what,
             backend=self.backend,
@@ -200,6 +207,7 @@ class Drill:
         start = self.clock.now()
         attempts = 0
         while True:
+            self.watch.check()
             obs: Observation = probe()
             attempts += 1
             if not obs.ok:

@@ -20,6 +20,8 @@ the most specific class here with ``raise ... from exc``. The CLI maps classes t
     │   └── FaultRollbackError
     ├── RunbookStepFailed            a runbook step's command failed or timed out when a drill ran it (exit 1)
     ├── SafetyRefusal                live target without override, halt file present (exit 4)
+    │   └── DrillHalted              `drill halt` stopped this drill: reported "halted", never a timeout
+    ├── FaultRevertedOutside         a fault in place was reverted by someone else: detection cannot be judged
     └── ProbeError                   reading the world failed
         ├── WaitTimeout              a deadline passed: expected vs observed (exit 1)
         └── ServiceDied              the service a wait depends on is dead (exit 1)
@@ -106,6 +108,14 @@ class FaultRollbackError(FaultError):
 
 class SafetyRefusal(DrillError):
     exit_code = 4
+
+
+class DrillHalted(SafetyRefusal):
+    pass
+
+
+class FaultRevertedOutside(DrillError):
+    pass
 
 
 class ProbeError(DrillError):

@@ -40,7 +40,7 @@ class ScenarioRecord:
     scenario: str
     line: int
     tags: list[str]
-    status: str = "running"  # running | passed | failed | skipped | error | planned (dry run) | interrupted
+    status: str = "running"  # running | passed | failed | skipped | error | planned (dry run) | interrupted | halted
     duration_s: float = 0.0  # the scenario's steps (pytest "call"), including its stack start
     stack_up_s: float = 0.0  # starting its fresh stack (happens during the first step that needs it)
     teardown_s: float = 0.0  # rolling back faults and stopping the stack
@@ -137,6 +137,8 @@ def load_journal(path: Path) -> dict[str, Any]:
         raise InputError(f"no journal at {path}", hint="run `drill run --report DIR` first") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+    except (UnicodeDecodeError, OSError) as exc:  # a journal cut or garbled by a crash, or unreadable
+        raise InputError(f"{path}: cannot read the journal: {exc}") from exc
     if not isinstance(data, dict) or data.get("version") != JOURNAL_VERSION:
         raise InputError(f"{path}: not a drill journal of version {JOURNAL_VERSION}")
     return data

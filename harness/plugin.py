@@ -304,12 +304,25 @@ def pytest_runtest_makereport(
             record.status = "planned"  # a dry run touched nothing: nothing passed
         if report.failed:
             record.error = _short_error(report)
+            if _halted(call):  # `drill halt` stopped it: say so, never "timed out" or "failed"
+                record.status = "halted"
     if report.when == "teardown":
         if report.failed and record.status == "passed":
             record.status = "error"
             record.error = _short_error(report)
         _finish(item, record)
     return report
+
+
+def _halted(call: pytest.CallInfo[None]) -> bool:
+    from harness.errors import DrillHalted
+
+    exc = call.excinfo.value if call.excinfo is not None else None
+    while exc is not None:  # pytest-bdd may wrap the step's error
+        if isinstance(exc, DrillHalted):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _short_error(report: pytest.TestReport) -> str:

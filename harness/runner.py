@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from harness.preflight import preflight
 from harness.project import DrillProject, binding_module
-from harness.stack import PLACEHOLDER, load_stack
-from harness.tools import find_tool
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -177,24 +176,6 @@ class ProgressReporter:
             self.console.print(f"{who}[red]✘ teardown error[/] {name}:\n{report.longreprtext[-1500:]}")
 
 
-def preflight(stack_file: Path, backend: str, dry_run: bool) -> None:
-    """Fail before pytest starts if the stack file is bad or a tool it needs is missing."""
-    stack = load_stack(stack_file)
-    if backend == "attach" and not dry_run:  # an unreachable attached service: exit 3 before pytest starts
-        from harness.backends.attach import preflight as check_attached
-
-        check_attached(stack)
-    if dry_run or backend != "process":
-        return
-    for spec in stack.services.values():
-        if spec.local is None:
-            continue
-        for token in spec.local.command:
-            for match in PLACEHOLDER.finditer(token):
-                if match.group(1) == "tool" and match.group(2):
-                    find_tool(match.group(2))
-
-
 def pytest_args(settings: RunSettings, module: Path) -> list[str]:
     """The pytest command line of a run that collects ``module`` (see :func:`harness.project.binding_module`)."""
     report_dir = settings.report_dir
@@ -244,8 +225,9 @@ def run_drills(settings: RunSettings, console: Console) -> int:
     """Run the drills; print progress, the verdict table and where the reports are. Returns the exit code."""
     import pytest
 
-    preflight(settings.stack_file, settings.backend, settings.dry_run)
     settings.project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
+    preflight(settings.stack_file, settings.backend, settings.dry_run, features=settings.features,
+              marker=settings.marker, report_dir=settings.report_dir, allow_live=settings.allow_live)
     module = binding_module(list(settings.features), settings.report_dir / ".drill")
     workers = worker_count(settings)
     plugins: list[Any] = []

@@ -5,32 +5,44 @@
   typed confirmation equal to the stack's name is given. The mode is read from every place that
   can set it (the harness' environment and each service's ``x-drill.local.env``); if **any** says
   ``live`` the stack is treated as live: with money at stake the most dangerous reading wins.
+  A stack whose mode cannot be determined (no ``x-drill.mode``) is refused too: declare it.
 * **Dry run**: with a :class:`DryRun` in the fault context, ``inject()``/``rollback()`` only record
   what they would do (a :class:`PlannedFault` each) and touch nothing: no backend call, no
   Toxiproxy call, no HTTP, no file, no ledger line.
-* **Halt**: a file ``<run_dir>/HALT`` (or ``<runs root>/HALT`` for every run) blocks new injections
-  with :class:`~harness.errors.SafetyRefusal`; :func:`halt` writes it and reverts everything the
-  run's ledger says is still injected. Rollbacks are never blocked.
+* **Halt**: a file ``<run_dir>/HALT`` (or ``<runs root>/HALT`` for every scenario of a run) blocks new
+  injections with :class:`~harness.errors.SafetyRefusal`; :func:`halt` writes it and reverts everything
+  the run's ledger says is still injected (``drill halt``: :mod:`harness.maintenance`). Rollbacks are
+  never blocked. A halt raises :class:`~harness.errors.DrillHalted`: the scenario is reported
+  "halted" with the reason, never as a timeout.
+* **Faults watched while in place**: :class:`FaultWatch` is asked between probe attempts whether a
+  halt arrived or whether a fault of this drill was reverted by someone else (another process's
+  ``rolled_back`` line in the ledger: ``drill halt``, ``drill cleanup --force``; or Toxiproxy no
+  longer holding the disabled proxy or the toxic: an operator, a restarted Toxiproxy). It records
+  the moment on the timeline and ends the wait with :class:`~harness.errors.FaultRevertedOutside`,
+  so the verdict says what happened instead of "detection missed its deadline".
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.clock import utc_now
-from harness.errors import SafetyRefusal
+from harness.errors import DrillError, DrillHalted, FaultRevertedOutside, SafetyRefusal
 from harness.stack import StackDescription
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
+    from harness.clock import Timeline
     from harness.faults.base import Fault
     from harness.faults.ledger import CleanupReport
 
 LIVE = "live"
+UNKNOWN = "unknown"
 HALT_FILE = "HALT"
 
 
@@ -43,11 +55,15 @@ class StackMode:
     def is_live(self) -> bool:
         return self.mode.strip().lower() == LIVE
 
+    @property
+    def is_unknown(self) -> bool:
+        return self.mode == UNKNOWN
+
 
 def stack_mode(stack: StackDescription, environ: Mapping[str, str] | None = None) -> StackMode:
     """The stack's trading mode; ``live`` if any source says so (see module docstring)."""
     if stack.mode is None:
-        return StackMode("unknown", "the stack description declares no x-drill.mode")
+        return StackMode(UNKNOWN, "the stack description declares no x-drill.mode")
     env = os.environ if environ is None else environ
     var = stack.mode.env
     readings: list[StackMode] = []
@@ -80,6 +96,12 @@ class SafetyPolicy:
 
     def check_live(self, stack: StackDescription) -> StackMode:
         mode = stack_mode(stack, self.environ)
+        if mode.is_unknown:
+            raise SafetyRefusal(
+                f"refusing to inject a fault into stack '{stack.name}': its mode (lab, paper or live) cannot be "
+                f"determined\n  expected: x-drill.mode in {stack.path}\n  observed: {mode.source}",
+                hint="declare it in the stack file, e.g. 'x-drill: {mode: {env: APP_MODE, default: lab}}'",
+            )
         if not mode.is_live:
             return mode
         if not self.allow_live:
@@ -87,13 +109,14 @@ class SafetyPolicy:
                 f"refusing to inject a fault into stack '{stack.name}': its mode is live ({mode.source})\n"
                 f"  expected: a lab or paper stack\n  observed: mode={mode.mode}",
                 hint=f"drill a lab/paper stack (set {stack.mode.env if stack.mode else 'the mode'}=lab); "
-                f"to drill a live stack on purpose pass --allow-live --confirm {stack.name}",
+                "to drill a live stack on purpose pass --allow-live to `drill run` (it asks you to type the "
+                "stack's name)",
             )
         if self.confirmation != stack.name:
             raise SafetyRefusal(
                 f"live stack '{stack.name}': the typed confirmation does not match\n"
                 f"  expected: {stack.name!r}\n  observed: {self.confirmation!r}",
-                hint=f"type the stack's name exactly: --confirm {stack.name}",
+                hint=f"run again with --allow-live and type the stack's name exactly when asked: {stack.name}",
             )
         return mode
 
@@ -104,8 +127,9 @@ class SafetyPolicy:
                     reason = path.read_text(encoding="utf-8").strip()
                 except OSError as exc:
                     reason = f"(unreadable: {exc.strerror})"
-                raise SafetyRefusal(
-                    f"halt file {path} is present: new faults are blocked\n  reason: {reason or '(none given)'}",
+                raise DrillHalted(
+                    f"halted: halt file {path} is present: new faults are blocked\n"
+                    f"  reason: {reason or '(none given)'}",
                     hint=f"remove {path} (`drill resume`) once the halt is over; `drill cleanup` reverts faults",
                 )
 
@@ -164,17 +188,23 @@ def halt(
     refused. With ``backend`` the run's ledger is cleaned up (see :func:`harness.faults.ledger.cleanup`).
     """
     root = runs_root if runs_root is not None else run_dir.parent
-    path = (root if everywhere else run_dir) / HALT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(f"{utc_now().isoformat(timespec='seconds')} {reason}".strip() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    path = write_halt_file(root if everywhere else run_dir, reason)
     if backend is None:
         return HaltResult(path, None)
     from harness.faults.ledger import cleanup
 
     return HaltResult(path, cleanup(backend, run_dir))
+
+
+def write_halt_file(directory: Path, reason: str = "") -> Path:
+    """Write ``<directory>/HALT`` (fsync) with the time and the reason; returns its path."""
+    path = directory / HALT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(f"{utc_now().isoformat(timespec='seconds')} {reason}".strip() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
 
 
 def clear_halt(run_dir: Path, *, everywhere: bool = False, runs_root: Path | None = None) -> Path | None:
@@ -186,3 +216,95 @@ def clear_halt(run_dir: Path, *, everywhere: bool = False, runs_root: Path | Non
     except FileNotFoundError:
         return None
     return path
+
+
+class FaultWatch:
+    """Asked between probe attempts: has a halt arrived, has a fault in place been reverted from outside?
+
+    ``faults`` returns the drill's faults (objects with ``fault_id``, ``kind``, ``state``, ``describe()``
+    and, for network faults, ``link``/``toxic_name``). Toxiproxy is asked at most every ``every_s``.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: SafetyPolicy,
+        run_dir: Path,
+        faults: Callable[[], Sequence[Fault]],
+        timeline: Timeline | None = None,
+        *,
+        every_s: float = 0.5,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.run_dir = run_dir
+        self.faults = faults
+        self.timeline = timeline
+        self.every_s = every_s
+        self._last_network_check = 0.0
+        self.reverted: dict[str, str] = {}  # fault id -> how it was noticed
+
+    def check(self) -> None:
+        """Raise :class:`DrillHalted` or :class:`FaultRevertedOutside`; otherwise return quietly."""
+        self.policy.check_halt(self.run_dir)
+        in_place = [f for f in self.faults() if getattr(getattr(f, "state", None), "value", "") == "injected"]
+        if not in_place:
+            return
+        from harness.faults.ledger import NETWORK_KINDS
+
+        found = self._ledger_reverts({f.fault_id for f in in_place})
+        now = time.monotonic()
+        if not found and now - self._last_network_check >= self.every_s:
+            self._last_network_check = now
+            found = self._toxiproxy_reverts([f for f in in_place if f.kind in NETWORK_KINDS])
+        fresh = {fid: how for fid, how in found.items() if fid not in self.reverted}
+        if not fresh:
+            return
+        self.reverted.update(fresh)
+        names = {f.fault_id: f.describe() for f in in_place}
+        lines = [f"{names[fid]}: {how}" for fid, how in fresh.items()]
+        if self.timeline is not None:
+            for line in lines:
+                self.timeline.note(f"fault reverted from outside: {line}")
+        self.policy.check_halt(self.run_dir)  # a halt that reverted it is reported as the halt
+        raise FaultRevertedOutside(
+            "a fault was reverted from outside while the drill waited on it:\n  "
+            + "\n  ".join(lines)
+            + "\n  expected: the fault in place until the drill restores it\n"
+            "  observed: it is gone, so detection and recovery cannot be judged",
+            hint="find who reverted it (an operator, `drill cleanup --force`, a restarted Toxiproxy) and run "
+            "the drill again",
+        )
+
+    def _ledger_reverts(self, ids: set[str]) -> dict[str, str]:
+        from harness.faults.ledger import Ledger
+
+        found: dict[str, str] = {}
+        try:
+            entries = Ledger(self.run_dir).read().entries
+        except DrillError:
+            return found
+        for entry in entries:
+            if entry.fault_id in ids and entry.action == "rolled_back" and entry.pid not in (None, os.getpid()):
+                found[entry.fault_id] = f"rolled back by process {entry.pid} at {entry.wall}"
+        return found
+
+    def _toxiproxy_reverts(self, faults: Sequence[Fault]) -> dict[str, str]:
+        if not faults:
+            return {}
+        try:
+            proxies = self.backend.toxiproxy.proxies()
+        except DrillError as exc:
+            return {f.fault_id: f"Toxiproxy does not answer ({exc.message})" for f in faults}
+        found: dict[str, str] = {}
+        stamp = utc_now().isoformat(timespec="milliseconds")
+        for fault in faults:
+            name = self.backend.link(str(getattr(fault, "link", ""))).proxy_name
+            proxy = proxies.get(name)
+            if proxy is None:
+                found[fault.fault_id] = f"proxy {name} is gone from Toxiproxy (restarted?), noticed at {stamp}"
+            elif fault.kind == "link_down" and proxy.enabled:
+                found[fault.fault_id] = f"proxy {name} was enabled again, noticed at {stamp}"
+            elif fault.kind == "toxic" and getattr(fault, "toxic_name", None) not in {t.name for t in proxy.toxics}:
+                found[fault.fault_id] = f"toxic {getattr(fault, 'toxic_name', '?')} was removed, noticed at {stamp}"
+        return found

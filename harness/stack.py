@@ -275,6 +275,10 @@ def load_stack(path: Path | str) -> StackDescription:
         ) from None
     except OSError as exc:
         raise StackFileError(f"cannot read stack file: {exc.strerror}", location=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise StackFileError(
+            f"not UTF-8 text (byte offset {exc.start})", location=str(path), hint="a stack file is YAML text"
+        ) from exc
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -355,6 +359,7 @@ def load_stack(path: Path | str) -> StackDescription:
         from harness.stack_attach import parse_attach
 
         attach, services = parse_attach(r, top, services_node, services, links)
+    check_ports_and_links(path, services, links)
     return StackDescription(
         name=r.string(top, "name", "x-drill.name"),
         path=path,
@@ -367,6 +372,38 @@ def load_stack(path: Path | str) -> StackDescription:
         trading=parse_trading(r, top, services, workdir_service),
         attach=attach,
     )
+
+
+def check_ports_and_links(path: Path, services: Mapping[str, ServiceSpec], links: Mapping[str, LinkSpec]) -> None:
+    """Reject what parses but cannot run: one port number twice in a service, one listen_port on two
+    links, a link from a service to itself. Each with file:line."""
+    for spec in services.values():
+        seen: dict[int, str] = {}
+        for port_name, number in spec.ports.items():
+            if number in seen:
+                raise StackFileError(
+                    f"services.{spec.name}.x-drill.ports: '{port_name}' and '{seen[number]}' are both port {number}",
+                    location=f"{path}:{spec.line}",
+                    hint="give each named port its own number",
+                )
+            seen[number] = port_name
+    listening: dict[int, str] = {}
+    for link in links.values():
+        if link.source == link.target:
+            raise StackFileError(
+                f"x-drill.links.{link.name}: links '{link.source}' to itself",
+                location=f"{path}:{link.line}",
+                hint="a link runs from the service that connects (from) to the one it connects to (to)",
+            )
+        if link.listen_port is not None:
+            if link.listen_port in listening:
+                raise StackFileError(
+                    f"x-drill.links.{link.name}.listen_port: {link.listen_port} is already the listen_port of "
+                    f"link '{listening[link.listen_port]}'",
+                    location=f"{path}:{link.line}",
+                    hint="give each link its own listen_port",
+                )
+            listening[link.listen_port] = link.name
 
 
 def _service(r: _Reader, name: str, svc: dict[str, Any], fp: str) -> ServiceSpec:

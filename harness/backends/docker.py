@@ -51,6 +51,7 @@ import yaml
 import docker
 from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
 from harness.backends.process import free_port
+from harness.backends.reaper import ReaperHandle, owner_alive, owner_record
 from harness.commands import run_command
 from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceStartError, StackFileError, ToolMissing
 from harness.stack import StackDescription, load_stack
@@ -128,14 +129,6 @@ def _interpolate(text: str, env: Mapping[str, str]) -> str:
     return _VAR.sub(sub, text)
 
 
-def _proc_start(pid: int) -> str | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()[19]
-
-
 class DockerBackend(StackAddresses):
     """A stack of containers described by a :class:`StackDescription` (its compose ``services:``)."""
 
@@ -158,7 +151,8 @@ class DockerBackend(StackAddresses):
         self.health_timeout = health_timeout
         self.ports: dict[str, int] = {}
         self.links: dict[str, LinkInfo] = {}
-        self.owner: dict[str, Any] | None = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
+        self.owner: dict[str, Any] | None = owner_record()
+        self._reaper: ReaperHandle | None = None
         self.status = "new"
         self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
         self._client: docker.DockerClient | None = None
@@ -271,6 +265,8 @@ class DockerBackend(StackAddresses):
         self.check_images()
         for sub in ("logs", "workdir"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.owner is not None and self._reaper is None:
+            self._reaper = ReaperHandle(self.run_dir, self.run_id)  # removes the run's containers if we die
         for attempt in range(3):
             try:
                 self._up_once()
@@ -321,7 +317,8 @@ class DockerBackend(StackAddresses):
             target = self.stack.service(spec.target)
             upstream = f"{target.name}:{target.ports[spec.port]}"
             listen_port = spec.listen_port or 20000 + len(self.links)
-            created = proxy.create_proxy(name, f"0.0.0.0:{listen_port}", upstream)
+            # proxy names carry the run id: cleanup and halt verify a Toxiproxy is the run's before touching it
+            created = proxy.create_proxy(f"{self.run_id}-{name}", f"0.0.0.0:{listen_port}", upstream)
             toxiproxy_service = self.stack.services_with_role("toxiproxy")[0].name
             self.links[name] = LinkInfo(name, created.name, f"{toxiproxy_service}:{listen_port}", upstream)
         self._save()
@@ -366,6 +363,9 @@ class DockerBackend(StackAddresses):
                 self._intended[name] = ServiceState.STOPPED
             self.status = "down"
             self._save()
+            if self._reaper is not None:
+                self._reaper.release()
+                self._reaper = None
 
     def _unpause_all(self) -> None:
         for container in self._project_containers():
@@ -789,10 +789,7 @@ def close_out_ledger(run_dir: Path) -> int:
 
 
 def _owner_dead(owner: Any) -> bool:
-    if not isinstance(owner, dict) or not owner.get("pid"):
-        return False  # detached (drill stack up) or unknown: never reaped automatically
-    start = _proc_start(int(owner["pid"]))
-    return start is None or (owner.get("start") is not None and start != owner["start"])
+    return owner_alive(owner) is False  # detached (drill stack up) or unknown: never reaped automatically
 
 
 def remove_project(client: docker.DockerClient, project: str) -> list[str]:

@@ -7,7 +7,10 @@
 * Each service runs in its own process group (so kill/stop/pause reach its children), with its
   output in ``<run_dir>/logs/<service>.log``.
 * ``<run_dir>/stack.json`` records ports, links, pids (with their start times, against pid reuse)
-  so another ``drill`` invocation can attach: ``drill stack down``, ``drill cleanup``.
+  and the run's owner (pid + start time) so another ``drill`` invocation can attach: ``drill stack
+  down``, ``drill cleanup``, ``drill halt``.
+* Unless the stack is detached (``drill stack up``), a reaper (:mod:`harness.backends.reaper`) watches
+  the owner and stops every process of the run when the owner dies, SIGKILL included.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
+from harness.backends.reaper import ReaperHandle, owner_alive, owner_record
 from harness.commands import run_command
 from harness.errors import BackendError, DrillError, PortInUse, ServiceStartError, StackFileError
 from harness.stack import PLACEHOLDER, ServiceSpec, StackDescription, load_stack, render
@@ -84,6 +88,17 @@ class ProcessBackend(StackAddresses):
         self.links: dict[str, LinkInfo] = {}
         self._procs: dict[str, _Proc] = {name: _Proc(name) for name in stack.services}
         self._toxiproxy: ToxiproxyAdapter | None = None
+        self.owner: dict[str, object] | None = owner_record()
+        self._reaper: ReaperHandle | None = None
+
+    def detach(self) -> None:
+        """The stack outlives this process on purpose (``drill stack up``): no owner, no reaper."""
+        self.owner = None
+
+    @property
+    def orphaned(self) -> bool:
+        """The drill process that owned this stack is gone (a detached stack is never orphaned)."""
+        return owner_alive(self.owner) is False
 
     # --- paths and addresses ------------------------------------------------------------------
 
@@ -179,6 +194,8 @@ class ProcessBackend(StackAddresses):
                 )
         for sub in ("logs", "state", "workdir"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        if self.owner is not None and self._reaper is None:
+            self._reaper = ReaperHandle(self.run_dir, self.run_id)  # before anything starts: nothing outlives us
         taken: set[int] = set()
         for spec in self.stack.services.values():
             for port_name in spec.ports:
@@ -325,6 +342,9 @@ class ProcessBackend(StackAddresses):
                 self._reap(proc, 5.0)
             proc.intended = ServiceState.STOPPED
         self._save(down=True)
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
 
     # --- per-service control (what service faults use) -------------------------------------------
 
@@ -469,6 +489,7 @@ class ProcessBackend(StackAddresses):
             "run_id": self.run_id,
             "stack_file": str(self.stack.path),
             "status": "down" if down else "up",
+            "owner": self.owner,
             "env": self.env_overrides,
             "ports": self.ports,
             "links": {
@@ -499,6 +520,8 @@ class ProcessBackend(StackAddresses):
         backend = cls(
             stack, run_dir, run_id=str(data["run_id"]), env=data.get("env") or {}, health_timeout=health_timeout
         )
+        owner = data.get("owner")
+        backend.owner = dict(owner) if isinstance(owner, dict) else None
         backend.ports = {str(k): int(v) for k, v in data["ports"].items()}
         backend.links = {
             n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"])) for n, li in data["links"].items()

@@ -1,13 +1,15 @@
 """The fault ledger: every inject and rollback appended (fsync) to ``<run_dir>/ledger.jsonl``.
 
-One JSON object per line: ``{"seq", "wall", "pid", "action", "fault_id", "kind", "record", "error"}``
+One JSON object per line: ``{"seq", "wall", "pid", "pid_start", "action", "fault_id", "kind", "record", "error"}``
 with ``action`` one of ``inject`` (written *before* the fault is applied), ``injected``,
 ``inject_failed``, ``rolled_back``, ``rollback_failed``. ``record`` is the fault's
 :meth:`~harness.faults.base.Fault.record` at that moment (it carries what inject learned).
 
-:func:`pending` lists faults whose last line is not ``rolled_back``; :func:`cleanup` resets
-Toxiproxy, rebuilds each pending fault from its record and rolls it back (latest first), and
-reports what it did. A line cut short by a crash is skipped and reported, never fatal.
+:func:`pending` lists faults whose last line is not ``rolled_back``; :func:`cleanup` resets the
+run's own Toxiproxy proxies (only after checking that the server holds them: proxy names carry the
+run id), rebuilds each pending fault from its record and rolls it back (latest first), and reports
+what it did. A line cut short by a crash is skipped and reported; since it may name a fault still
+in place, the report is then not ``complete`` and ``drill cleanup`` exits 2 naming the line.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.clock import utc_now
-from harness.errors import DrillError, FaultRollbackError
+from harness.errors import DrillError, FaultRollbackError, InputError, ToxiproxyError
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
+    from harness.toxiproxy import Proxy
 
 LEDGER_FILE = "ledger.jsonl"
 ACTIONS = ("inject", "injected", "inject_failed", "rolled_back", "rollback_failed")
+NETWORK_KINDS = frozenset({"link_down", "toxic"})  # faults that live in the run's Toxiproxy
 
 
 @dataclass(frozen=True)
@@ -40,15 +44,26 @@ class LedgerEntry:
     wall: str
     error: str | None = None
 
+    pid: int | None = None  # the process that wrote the line (the injector)
+    pid_start: str | None = None  # its start time, so a recycled pid is not taken for it
+
     @property
     def description(self) -> str:
         return str(self.record.get("description", f"{self.kind} {self.fault_id}"))
+
+    @property
+    def writer_alive(self) -> bool:
+        """The process that wrote this line still runs (False when unknown: an old ledger)."""
+        from harness.backends.reaper import owner_alive
+
+        return bool(owner_alive({"pid": self.pid, "start": self.pid_start}))
 
 
 @dataclass(frozen=True)
 class LedgerContents:
     entries: tuple[LedgerEntry, ...]
     bad_lines: tuple[int, ...]  # 1-based line numbers that could not be parsed
+    bad_text: tuple[str, ...] = ()  # the start of each of those lines, to name what they held
 
 
 class Ledger:
@@ -75,6 +90,7 @@ class Ledger:
                 "seq": _next_seq(self.path),
                 "wall": utc_now().isoformat(timespec="milliseconds"),
                 "pid": os.getpid(),
+                "pid_start": _own_start(),
                 "action": action,
                 "fault_id": str(record.get("fault_id", "")),
                 "kind": str(record.get("kind", "")),
@@ -91,8 +107,15 @@ class Ledger:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return LedgerContents((), ())
+        except OSError as exc:
+            raise InputError(
+                f"cannot read the fault ledger {self.path}: {exc.strerror}\n"
+                "  expected: a readable ledger.jsonl\n  observed: every fault of this run is unknown",
+                hint="fix the file's permissions, then run `drill cleanup` again: nothing was reverted",
+            ) from exc
         entries: list[LedgerEntry] = []
         bad: list[int] = []
+        bad_text: list[str] = []
         for number, line in enumerate(raw.split(b"\n"), start=1):
             if not line.strip():
                 continue
@@ -110,11 +133,20 @@ class Ledger:
                         record=record,
                         wall=str(doc.get("wall", "")),
                         error=doc.get("error"),
+                        pid=doc["pid"] if isinstance(doc.get("pid"), int) else None,
+                        pid_start=str(doc["pid_start"]) if doc.get("pid_start") is not None else None,
                     )
                 )
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 bad.append(number)
-        return LedgerContents(tuple(entries), tuple(bad))
+                bad_text.append(line[:120].decode("utf-8", errors="replace"))
+        return LedgerContents(tuple(entries), tuple(bad), tuple(bad_text))
+
+
+def _own_start() -> str | None:
+    from harness.backends.reaper import proc_start
+
+    return proc_start(os.getpid())
 
 
 def _next_seq(path: Path) -> int:
@@ -143,10 +175,16 @@ class CleanupReport:
     failed: tuple[tuple[str, str], ...]  # (description, error)
     toxiproxy: str  # what happened to Toxiproxy
     bad_lines: tuple[int, ...]
+    bad_text: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every line of the ledger was read: nothing unknown may still be in place."""
+        return not self.bad_lines
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.complete
 
     def summary(self) -> str:
         lines = [f"cleanup of {self.run_dir}:", f"  toxiproxy: {self.toxiproxy}"]
@@ -154,11 +192,17 @@ class CleanupReport:
             lines.append("  no pending faults in the ledger")
         lines += [f"  rolled back: {d}" for d in self.rolled_back]
         lines += [f"  FAILED: {d}\n    {e}" for d, e in self.failed]
-        if self.bad_lines:
-            lines.append(f"  unreadable ledger lines (skipped): {', '.join(map(str, self.bad_lines))}")
+        for number, text in zip(self.bad_lines, self.bad_text or ("",) * len(self.bad_lines), strict=True):
+            lines.append(f"  NOT REVERTED: {LEDGER_FILE} line {number} cannot be read: {text!r}")
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:
+        if self.bad_lines:
+            raise InputError(
+                self.summary(),
+                hint=f"the unreadable line(s) of {self.run_dir / LEDGER_FILE} may name a fault still in place: "
+                "revert it by hand (`drill stack down` stops the stack), then fix or remove the line(s)",
+            )
         if self.failed:
             raise FaultRollbackError(
                 self.summary(),
@@ -166,9 +210,54 @@ class CleanupReport:
             )
 
 
-def cleanup(backend: Backend, run_dir: Path, *, reset_toxiproxy: bool = True) -> CleanupReport:
-    """Revert every pending fault of ``run_dir``: Toxiproxy ``/reset`` first, then each fault, latest first.
+def verified_proxies(backend: Backend) -> dict[str, Proxy]:
+    """The Toxiproxy's proxies, after checking (one read-only listing) that it holds this run's own.
 
+    Raises :class:`ToxiproxyError` when it holds none of them: the server on that port is not the run's.
+    """
+    names = {link.proxy_name for link in (getattr(backend, "links", {}) or {}).values()}
+    proxy = backend.toxiproxy
+    found = proxy.proxies()
+    if names and not names & set(found):
+        raise ToxiproxyError(
+            f"the Toxiproxy at {proxy.host}:{proxy.port} holds none of this run's proxies "
+            f"({', '.join(sorted(names))}): it is not this run's, nothing was sent to it",
+            hint="the run's stack is gone; `drill cleanup` stops the stacks of dead runs",
+        )
+    return found
+
+
+def reset_run_proxies(backend: Backend) -> str:
+    """Enable the run's own proxies and remove their toxics, after checking the server holds them.
+
+    A run's proxies are named ``<run id>-<link>``; a Toxiproxy that holds none of the run's links is
+    someone else's, and nothing but the one read-only listing is sent to it. Other runs' proxies
+    on a shared server are never touched. Returns what was done, for the report.
+    """
+    links = getattr(backend, "links", {}) or {}
+    if not links:
+        return "nothing to reset (the run has no links)"
+    proxy = backend.toxiproxy
+    names = {link.proxy_name for link in links.values()}
+    found = verified_proxies(backend)
+    changed = 0
+    for name in sorted(names & set(found)):
+        for toxic in found[name].toxics:
+            proxy.remove_toxic(name, toxic.name)
+            changed += 1
+        if not found[name].enabled:
+            proxy.set_enabled(name, True)
+            changed += 1
+    return f"the run's {len(names & set(found))} proxies reset ({changed} change(s)); other proxies untouched"
+
+
+def cleanup(
+    backend: Backend, run_dir: Path, *, reset_toxiproxy: bool = True, only_orphaned: bool = False
+) -> CleanupReport:
+    """Revert every pending fault of ``run_dir``: the run's Toxiproxy proxies first, then each fault, latest first.
+
+    With ``only_orphaned`` (a run whose owner is alive) only faults whose injecting process is gone
+    are reverted, and Toxiproxy is not reset: the owner's own faults are its business.
     Each rollback is attempted even if an earlier one failed; failures are collected in the report
     (call :meth:`CleanupReport.raise_if_failed` to turn them into an error).
     """
@@ -176,16 +265,28 @@ def cleanup(backend: Backend, run_dir: Path, *, reset_toxiproxy: bool = True) ->
 
     contents = Ledger(run_dir).read()
     todo = pending(run_dir)
+    if only_orphaned:
+        todo = tuple(e for e in todo if not e.writer_alive)
+        reset_toxiproxy = False
     failed: list[tuple[str, str]] = []
-    toxiproxy_note = "not reset (not asked to)"
+    toxiproxy_note = "not reset (not asked to)" if not only_orphaned else "not reset (the run is live)"
+    unverified: DrillError | None = None  # why the Toxiproxy on that port may not be the run's
     if reset_toxiproxy:
         try:
-            backend.toxiproxy.reset()
-            toxiproxy_note = "reset (every proxy enabled, every toxic removed)"
+            toxiproxy_note = reset_run_proxies(backend)
         except DrillError as exc:
             toxiproxy_note = f"could not reset: {exc.message}"
-            if any(e.kind in ("link_down", "toxic") for e in todo):
+            unverified = exc
+            if any(e.kind in NETWORK_KINDS for e in todo):
                 failed.append(("toxiproxy reset", str(exc)))
+    elif any(e.kind in NETWORK_KINDS for e in todo):
+        try:
+            verified_proxies(backend)
+        except DrillError as exc:
+            unverified = exc
+    if unverified is not None:  # never send a rollback to a Toxiproxy that is not (known to be) the run's
+        failed += [(e.description, str(unverified)) for e in todo if e.kind in NETWORK_KINDS]
+        todo = tuple(e for e in todo if e.kind not in NETWORK_KINDS)
     ctx = FaultContext(run_dir=run_dir)
     rolled: list[str] = []
     for entry in reversed(todo):
@@ -196,4 +297,6 @@ def cleanup(backend: Backend, run_dir: Path, *, reset_toxiproxy: bool = True) ->
             failed.append((entry.description, str(exc)))
         else:
             rolled.append(entry.description)
-    return CleanupReport(Path(run_dir), tuple(rolled), tuple(failed), toxiproxy_note, contents.bad_lines)
+    return CleanupReport(
+        Path(run_dir), tuple(rolled), tuple(failed), toxiproxy_note, contents.bad_lines, contents.bad_text
+    )

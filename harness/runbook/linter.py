@@ -37,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.catalog import invisible_or_confusable
 from harness.runbook.parser import CodeBlock, Command, Diagnostic, Runbook, Severity
 
 _BUILTIN_WORDS = """
@@ -82,7 +83,25 @@ def lint_runbook(runbook: Runbook, options: LintOptions | None = None) -> list[D
     """Every finding about ``runbook``, sorted by line."""
     opts = options or LintOptions()
     out: list[Diagnostic] = list(runbook.diagnostics)
+    if not any(section.steps for section in runbook.sections):
+        out.append(
+            Diagnostic(
+                runbook.path, 1, Severity.BLOCKING, "no-sections",
+                f"the runbook has no section with steps ({len(runbook.sections)} heading(s), 0 steps): "
+                "no incident can be followed from it",
+                "give each incident a '## <Incident>' heading with numbered steps under it",
+            )  # fmt: skip
+        )
     out.extend(_prose_placeholders(runbook))
+    for section in runbook.sections:
+        for what in invisible_or_confusable(section.title):
+            out.append(
+                Diagnostic(
+                    runbook.path, section.line, Severity.BLOCKING, "invisible-char",
+                    f"section title '{section.title}': {what}",
+                    "retype the title: features find sections by their exact name",
+                )  # fmt: skip
+            )
     targets = make_targets(opts.stack_dir, opts.workdir)
     path = opts.search_path if opts.search_path is not None else default_search_path()
     for section in runbook.sections:

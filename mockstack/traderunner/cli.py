@@ -32,6 +32,10 @@ class ServiceUnreachable(Exception):
     """The service is not running or does not answer; the message says where we looked."""
 
 
+class RuntimeUnreadable(ServiceUnreachable):
+    """runtime.json exists but cannot be read (cut short mid-write): whether the service runs is unknown."""
+
+
 def _workdir(ctx: click.Context) -> Path:
     return Path(ctx.obj["workdir"])
 
@@ -49,8 +53,11 @@ def service_url(workdir: Path) -> str:
         raise ServiceUnreachable(
             f"traderunner is not running ({path} does not exist); start it with 'python -m mockstack.traderunner run'"
         ) from None
-    except ValueError as exc:
-        raise ServiceUnreachable(f"{exc}; the service may have crashed while writing it: restart it") from exc
+    except (ValueError, OSError) as exc:
+        raise RuntimeUnreadable(
+            f"{path} cannot be read ({exc}): whether the service runs is unknown; "
+            "check its health endpoint or process before restarting it"
+        ) from exc
     url = runtime.get("http_url") if isinstance(runtime, dict) else None
     if not isinstance(url, str) or not url.startswith("http"):
         raise ServiceUnreachable(f"{path} has no usable 'http_url' ({url!r}); restart the service")
@@ -131,7 +138,11 @@ def _print_status(doc: dict[str, Any]) -> None:
     pnl = doc.get("daily_pnl") or {}
     sla = doc.get("sla") or {}
     running = (doc.get("service") or {}).get("running")
-    click.echo(f"service:     {'running' if running else 'NOT RUNNING (state from SQLite)'}")
+    if running is None:
+        shown = "unknown (runtime.json unreadable; state from SQLite)"
+    else:
+        shown = "running" if running else "NOT RUNNING (state from SQLite)"
+    click.echo(f"service:     {shown}")
     click.echo(f"mode:        {doc.get('mode')}")
     click.echo(
         f"kill switch: {'ACTIVE' if ks.get('active') else 'inactive'}"
@@ -196,6 +207,13 @@ def _offline_status(workdir: Path) -> dict[str, Any]:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Mode, kill switch, broker link, positions, daily P&L, SLA."""
     workdir = _workdir(ctx)
+    from mockstack.traderunner.config import RISK_FILE, STRATEGY_FILE, ConfigError, load_configs  # noqa: PLC0415
+
+    if (workdir / RISK_FILE).exists() and (workdir / STRATEGY_FILE).exists():  # never write defaults from here
+        try:
+            load_configs(workdir)  # a limit that is not a number is named here, never shown as "limit -nan"
+        except ConfigError as exc:
+            _fail(f"error: {exc}", EXIT_USAGE)
     try:
         code, doc = call(workdir, "GET", "/api/status")
         if code != 200:
@@ -203,6 +221,8 @@ def status(ctx: click.Context, as_json: bool) -> None:
     except ServiceUnreachable as exc:
         click.echo(f"note: {exc}; showing the state stored in SQLite", err=True)
         doc = _offline_status(workdir)
+        if isinstance(exc, RuntimeUnreadable):
+            doc["service"] = {"running": None}
     if as_json:
         click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
     else:

@@ -10,6 +10,7 @@ from harness.adapter import Endpoint as AdminEndpoint
 from harness.backends.base import CommandResult, Endpoint, LinkInfo, ServiceState
 from harness.errors import BackendError, ToxiproxyError
 from harness.stack import HealthSpec, LinkSpec, LocalSpec, ModeSpec, OperatorSpec, ServiceSpec, StackDescription
+from harness.toxiproxy import Proxy, Toxic
 
 
 def make_stack(path: Path, *, mode_env: dict[str, str] | None = None) -> StackDescription:
@@ -45,7 +46,8 @@ class FakeProxy:
 class FakeToxiproxy:
     def __init__(self, calls: list[tuple[Any, ...]]) -> None:
         self.calls = calls
-        self.proxies: dict[str, FakeProxy] = {"drill_broker": FakeProxy()}
+        self.by_name: dict[str, FakeProxy] = {"drill_broker": FakeProxy()}
+        self.host, self.port = "127.0.0.1", 8474
         self.fail_on: set[str] = set()
 
     def _check(self, op: str) -> None:
@@ -55,23 +57,32 @@ class FakeToxiproxy:
     def set_enabled(self, name: str, enabled: bool) -> None:
         self.calls.append(("toxiproxy.set_enabled", name, enabled))
         self._check("set_enabled")
-        self.proxies[name].enabled = enabled
+        self.by_name[name].enabled = enabled
 
     def add_toxic(self, proxy: str, name: str, type: str, stream: str = "downstream",  # noqa: A002
                   toxicity: float = 1.0, attributes: dict[str, Any] | None = None) -> None:
         self.calls.append(("toxiproxy.add_toxic", proxy, name, type, stream, toxicity, dict(attributes or {})))
         self._check("add_toxic")
-        self.proxies[proxy].toxics[name] = {"type": type, "stream": stream, "attributes": attributes}
+        self.by_name[proxy].toxics[name] = {"type": type, "stream": stream, "attributes": attributes}
 
     def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> None:
         self.calls.append(("toxiproxy.remove_toxic", proxy, name))
         self._check("remove_toxic")
-        self.proxies[proxy].toxics.pop(name, None)
+        self.by_name[proxy].toxics.pop(name, None)
+
+    def proxies(self) -> dict[str, Proxy]:
+        self.calls.append(("toxiproxy.proxies",))
+        self._check("proxies")
+        return {
+            name: Proxy(name, "127.0.0.1:8666", "127.0.0.1:7100", p.enabled,
+                        tuple(Toxic(t, str(v["type"]), str(v["stream"]), 1.0) for t, v in p.toxics.items()))
+            for name, p in self.by_name.items()
+        }
 
     def reset(self) -> None:
         self.calls.append(("toxiproxy.reset",))
         self._check("reset")
-        for proxy in self.proxies.values():
+        for proxy in self.by_name.values():
             proxy.enabled = True
             proxy.toxics.clear()
 
@@ -93,6 +104,8 @@ class FakeBackend:
         self.logs: dict[str, list[str]] = {}
         self.fail_on: set[str] = set()
         self.operator_results: list[CommandResult] = []
+        self.run_id = "drill"
+        self.links = {"broker": LinkInfo("broker", "drill_broker", "127.0.0.1:8666", "127.0.0.1:7100")}
 
     def _call(self, *call: Any) -> None:
         self.calls.append(call)

@@ -49,7 +49,7 @@ def test_deadline_in_words_is_reported(defs) -> None:  # type: ignore[no-untyped
 
 
 def test_gherkin_syntax_error_names_the_file() -> None:
-    with pytest.raises(FeatureError, match="not_gherkin.feature: cannot parse"):
+    with pytest.raises(FeatureError, match=r"not_gherkin.feature:5: cannot parse: Unexpected token"):
         scenarios([BAD / "not_gherkin.feature"])
 
 
@@ -65,3 +65,41 @@ def test_scenario_listing_reads_tags_deadlines_and_examples() -> None:
     assert {"q2", "p0", "broker"} <= set(outline.tags)
     assert "within 20 seconds" in outline.deadlines
     assert "within an RTO of 60 seconds" not in outline.deadlines  # RTO phrased 'meets an RTO of'
+
+
+BAD_INPUT = Path(__file__).resolve().parents[2] / "fixtures" / "bad-input"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.feature", "empty.feature:1: empty: expected a 'Feature:' line"),
+        ("binary.feature", "binary.feature:1: not UTF-8 text (byte 0xff at offset 2)"),
+    ],
+)
+def test_files_that_are_not_features_name_file_and_line(name: str, message: str) -> None:
+    with pytest.raises(FeatureError) as err:
+        scenarios([BAD_INPUT / name])
+    assert message in str(err.value)
+
+
+def test_a_missing_examples_column_is_named_not_reported_as_an_undefined_step() -> None:
+    problems = lint([BAD_INPUT / "missing_examples_column.feature"])
+    assert [p.message for p in problems] == [
+        "<failur> has no column in the Examples of 'The broker link <failure>' (columns: failure)"
+    ]
+    assert problems[0].location.endswith("missing_examples_column.feature:4")
+
+
+def test_a_zero_width_space_in_an_alert_name_is_flagged() -> None:
+    problems = lint([BAD_INPUT / "zero_width_alert.feature"])
+    assert len(problems) == 1 and "U+200B ZERO WIDTH SPACE" in problems[0].message
+
+
+def test_look_alike_letters_in_a_quoted_string_are_flagged() -> None:
+    from harness.catalog import invisible_or_confusable
+
+    assert invisible_or_confusable('a P0 alert "KillSwitchАctive"')[0].startswith("'KillSwitchАctive' mixes Latin")
+    assert invisible_or_confusable('the engine log shows "Kill switch activated"') == []
+    assert invisible_or_confusable('price "12 €" in "Zürich"') == []  # non-ASCII is fine when nothing is mixed
+

@@ -19,8 +19,8 @@ def backend(tmp_path: Path) -> FakeBackend:
 
 def test_link_down_disables_and_rollback_enables(backend: FakeBackend) -> None:
     with LinkDown(backend, "broker"):  # type: ignore[arg-type]
-        assert backend.toxiproxy.proxies["drill_broker"].enabled is False
-    assert backend.toxiproxy.proxies["drill_broker"].enabled is True
+        assert backend.toxiproxy.by_name["drill_broker"].enabled is False
+    assert backend.toxiproxy.by_name["drill_broker"].enabled is True
     assert [c for c in backend.calls if c[0].startswith("toxiproxy")] == [
         ("toxiproxy.set_enabled", "drill_broker", False), ("toxiproxy.set_enabled", "drill_broker", True)]
 
@@ -28,9 +28,9 @@ def test_link_down_disables_and_rollback_enables(backend: FakeBackend) -> None:
 def test_toxic_adds_exactly_one_named_toxic_and_removes_it(backend: FakeBackend) -> None:
     fault = Toxic(backend, "broker", "latency", latency=500, stream="upstream")  # type: ignore[arg-type]
     with fault:
-        (name,) = backend.toxiproxy.proxies["drill_broker"].toxics
+        (name,) = backend.toxiproxy.by_name["drill_broker"].toxics
         assert name == f"drill_{fault.fault_id}"
-    assert backend.toxiproxy.proxies["drill_broker"].toxics == {}
+    assert backend.toxiproxy.by_name["drill_broker"].toxics == {}
     add = next(c for c in backend.calls if c[0] == "toxiproxy.add_toxic")
     assert add == ("toxiproxy.add_toxic", "drill_broker", fault.toxic_name, "latency", "upstream", 1.0,
                    {"latency": 500, "jitter": 0})
@@ -97,7 +97,7 @@ def test_rollback_failure_when_toxiproxy_is_down(backend: FakeBackend) -> None:
         fault.rollback()
     backend.toxiproxy.fail_on.clear()
     fault.rollback()
-    assert backend.toxiproxy.proxies["drill_broker"].toxics == {}
+    assert backend.toxiproxy.by_name["drill_broker"].toxics == {}
 
 
 def test_describe_says_what_target_and_effect(backend: FakeBackend) -> None:

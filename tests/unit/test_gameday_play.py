@@ -98,8 +98,8 @@ def test_library_steps_run_through_their_own_functions_on_the_drill(tmp_path: Pa
     assert plan.fault_end is not None
     call_step(plan.fault, drill)
     assert [type(f) for f in drill.faults] == [LinkDown]
-    assert backend._toxiproxy.proxies["drill_broker"].enabled is False  # type: ignore[attr-defined]
+    assert backend._toxiproxy.by_name["drill_broker"].enabled is False  # type: ignore[attr-defined]
     call_step(plan.fault_end, drill)
-    assert backend._toxiproxy.proxies["drill_broker"].enabled is True  # type: ignore[attr-defined]
+    assert backend._toxiproxy.by_name["drill_broker"].enabled is True  # type: ignore[attr-defined]
     assert [e.kind for e in drill.timeline.of([EventKind.FAULT_INJECTED, EventKind.FAULT_ROLLED_BACK])] == [
         EventKind.FAULT_INJECTED, EventKind.FAULT_ROLLED_BACK]

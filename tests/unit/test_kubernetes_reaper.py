@@ -51,7 +51,7 @@ def _run_dir(tmp_path: Path, name: str, owner: dict[str, Any] | None, status: st
 
 
 def test_only_dead_runs_lose_their_namespace(tmp_path: Path) -> None:
-    from harness.backends.docker import _proc_start
+    from harness.backends.reaper import proc_start as _proc_start
 
     me = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
     dead = {"pid": 2**22 - 3, "start": "1"}

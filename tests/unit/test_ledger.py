@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import ServiceState
-from harness.errors import FaultError, FaultRollbackError
+from harness.errors import FaultError, FaultRollbackError, InputError
 from harness.faults import Kill, LinkDown, Toxic, cleanup, pending
 from harness.faults.base import Fault
 from harness.faults.ledger import Ledger
@@ -42,7 +42,11 @@ def test_pending_lists_faults_not_rolled_back_in_injection_order(backend: FakeBa
     assert pending(backend.run_dir / "elsewhere") == ()
 
 
-def test_cleanup_rebuilds_and_rolls_back_latest_first_with_toxiproxy_reset(backend: FakeBackend) -> None:
+def test_cleanup_rebuilds_and_rolls_back_latest_first_resetting_only_the_runs_proxies(backend: FakeBackend) -> None:
+    from tests.unit.fake_backend import FakeProxy
+
+    backend.toxiproxy.by_name["other-run_broker"] = FakeProxy(enabled=False, toxics={"t": {"type": "latency",
+                                                                                          "stream": "upstream"}})
     down = LinkDown(backend, "broker")  # type: ignore[arg-type]
     kill = Kill(backend, "marketdata")  # type: ignore[arg-type]
     down.inject()
@@ -50,12 +54,16 @@ def test_cleanup_rebuilds_and_rolls_back_latest_first_with_toxiproxy_reset(backe
     backend.calls.clear()  # the run crashed here; a new process runs `drill cleanup`
     report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
     assert report.ok
-    assert backend.calls[0] == ("toxiproxy.reset",)
+    assert backend.calls[0] == ("toxiproxy.proxies",)  # read-only: is this Toxiproxy the run's?
+    assert ("toxiproxy.reset",) not in backend.calls  # a global reset would undo other runs' faults
     assert [c for c in backend.calls if c[0] in ("start", "toxiproxy.set_enabled")] == [
-        ("start", "marketdata"), ("toxiproxy.set_enabled", "drill_broker", True)]
+        ("toxiproxy.set_enabled", "drill_broker", True), ("start", "marketdata"),
+        ("toxiproxy.set_enabled", "drill_broker", True)]
+    other = backend.toxiproxy.by_name["other-run_broker"]
+    assert not other.enabled and other.toxics  # another run's proxy: untouched
     assert backend.states["marketdata"] is ServiceState.RUNNING
     assert pending(backend.run_dir) == ()
-    assert "rolled back: kill: SIGKILL" in report.summary() and "toxiproxy: reset" in report.summary()
+    assert "rolled back: kill: SIGKILL" in report.summary() and "the run's 1 proxies reset" in report.summary()
     again = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
     assert again.rolled_back == () and "no pending faults" in again.summary()
 
@@ -65,7 +73,7 @@ def test_cleanup_reports_failures_and_keeps_going(backend: FakeBackend) -> None:
     Kill(backend, "marketdata").inject()  # type: ignore[arg-type]
     backend.states["broker"] = ServiceState.DEAD
     backend.fail_on.add("start")
-    backend.toxiproxy.fail_on.add("reset")
+    backend.toxiproxy.fail_on.add("proxies")
     report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
     assert not report.ok and len(report.failed) == 2  # both tried; no network faults, so reset is a note
     assert "could not reset" in report.toxiproxy
@@ -79,7 +87,7 @@ def test_cleanup_reports_failures_and_keeps_going(backend: FakeBackend) -> None:
 
 def test_toxiproxy_unreachable_is_a_failure_when_network_faults_are_pending(backend: FakeBackend) -> None:
     LinkDown(backend, "broker").inject()  # type: ignore[arg-type]
-    backend.toxiproxy.fail_on.update({"reset", "set_enabled"})
+    backend.toxiproxy.fail_on.update({"proxies", "set_enabled"})
     report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
     assert [d for d, _ in report.failed][0] == "toxiproxy reset"
 
@@ -93,7 +101,37 @@ def test_a_line_cut_short_by_a_crash_is_skipped_and_reported(backend: FakeBacken
     assert contents.bad_lines == (3,)
     assert len(pending(backend.run_dir)) == 2
     report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
-    assert report.ok and report.bad_lines == (3,) and "unreadable ledger lines (skipped): 3" in report.summary()
+    assert report.rolled_back and not report.failed  # what could be read was reverted...
+    assert not report.complete and not report.ok  # ...but line 3 may name a fault still in place
+    assert "NOT REVERTED: ledger.jsonl line 3 cannot be read: '{\"seq\": 3, \"action\": \"inj'" in report.summary()
+    with pytest.raises(InputError, match="line 3") as err:
+        report.raise_if_failed()
+    assert err.value.exit_code == 2
+
+
+def test_a_ledger_that_cannot_be_read_is_bad_input_not_all_clear(backend: FakeBackend) -> None:
+    Kill(backend, "broker").inject()  # type: ignore[arg-type]
+    path = backend.run_dir / "ledger.jsonl"
+    path.unlink()
+    path.mkdir()  # reading it fails (works under root too, unlike chmod 000)
+    with pytest.raises(InputError, match="cannot read the fault ledger .*ledger.jsonl") as err:
+        cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert err.value.exit_code == 2
+
+
+def test_a_live_runs_cleanup_reverts_only_faults_whose_injector_is_gone(backend: FakeBackend) -> None:
+    mine = Kill(backend, "broker")  # type: ignore[arg-type]
+    mine.inject()  # injected by this (live) process
+    Kill(backend, "marketdata").inject()  # type: ignore[arg-type]
+    lines = (backend.run_dir / "ledger.jsonl").read_text().splitlines()
+    dead = [json.loads(x) for x in lines[2:]]
+    for doc in dead:
+        doc["pid"], doc["pid_start"] = 999_999_999, "1"  # a helper process that is gone
+    (backend.run_dir / "ledger.jsonl").write_text("\n".join(lines[:2] + [json.dumps(d) for d in dead]) + "\n")
+    report = cleanup(backend, backend.run_dir, only_orphaned=True)  # type: ignore[arg-type]
+    assert len(report.rolled_back) == 1 and "marketdata" in report.rolled_back[0]
+    assert [e.fault_id for e in pending(backend.run_dir)] == [mine.fault_id]
+    assert ("toxiproxy.proxies",) not in backend.calls and "the run is live" in report.toxiproxy
 
 
 def test_records_rebuild_every_registered_kind_or_fail_clearly(backend: FakeBackend) -> None:
@@ -106,3 +144,13 @@ def test_records_rebuild_every_registered_kind_or_fail_clearly(backend: FakeBack
 def test_unknown_action_is_a_bug(backend: FakeBackend) -> None:
     with pytest.raises(ValueError):
         Ledger(backend.run_dir).append("exploded", {})
+
+
+def test_a_toxiproxy_without_the_runs_proxies_gets_no_rollback(backend: FakeBackend) -> None:
+    LinkDown(backend, "broker").inject()  # type: ignore[arg-type]
+    backend.toxiproxy.by_name = {"someone-elses": backend.toxiproxy.by_name["drill_broker"]}  # another server
+    backend.calls.clear()
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert not report.ok and "holds none of this run's proxies" in report.summary()
+    assert [c for c in backend.calls if c[0].startswith("toxiproxy.")] == [("toxiproxy.proxies",)]  # read only
+    assert len(pending(backend.run_dir)) == 1

@@ -32,7 +32,8 @@ def test_live_refused_without_override(tmp_path: Path) -> None:
     with pytest.raises(SafetyRefusal) as info:
         Kill(backend, "broker", ctx=ctx).inject()  # type: ignore[arg-type]
     text = str(info.value)
-    assert "its mode is live (environment TR_MODE)" in text and "--allow-live --confirm mockstack" in text
+    assert "its mode is live (environment TR_MODE)" in text and "pass --allow-live to `drill run`" in text
+    assert "--confirm" not in text  # `drill run` has no such option: the hint names only real ones
     assert backend.calls == [] and pending(backend.run_dir) == ()
     assert info.value.exit_code == 4
 
@@ -84,7 +85,7 @@ def test_halt_blocks_new_faults_and_reverts_pending_ones(tmp_path: Path) -> None
     assert result.halt_file == backend.run_dir / "HALT"
     assert "trader asked to stop" in result.halt_file.read_text()
     assert result.cleanup is not None and result.cleanup.ok and len(result.cleanup.rolled_back) == 1
-    assert backend.toxiproxy.proxies["drill_broker"].enabled
+    assert backend.toxiproxy.by_name["drill_broker"].enabled
     with pytest.raises(SafetyRefusal, match="halt file .* is present") as info:
         Kill(backend, "broker").inject()  # type: ignore[arg-type]
     assert "drill resume" in str(info.value)
@@ -113,3 +114,72 @@ def test_rollback_is_never_blocked_by_a_halt(tmp_path: Path) -> None:
     halt(backend.run_dir, None)
     fault.rollback()
     assert ("start", "broker") in backend.calls
+
+
+def test_a_stack_whose_mode_cannot_be_determined_is_refused(tmp_path: Path) -> None:
+    import dataclasses
+
+    backend = FakeBackend(tmp_path)
+    backend.stack = dataclasses.replace(backend.stack, mode=None)  # no x-drill.mode in the stack file
+    with pytest.raises(SafetyRefusal, match="cannot be determined") as info:
+        Kill(backend, "broker").inject()  # type: ignore[arg-type]
+    assert "x-drill: {mode: {env:" in (info.value.hint or "") and info.value.exit_code == 4
+    assert backend.calls == [] and pending(backend.run_dir) == ()
+
+
+def _watched(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from harness.clock import Timeline
+    from harness.safety import FaultWatch
+
+    backend = FakeBackend(tmp_path)
+    timeline = Timeline()
+    faults: list[object] = []
+    policy = SafetyPolicy()
+    watch = FaultWatch(backend, policy, backend.run_dir, lambda: faults, timeline, every_s=0.0)  # type: ignore[arg-type]
+    return backend, timeline, faults, watch
+
+
+def test_a_fault_rolled_back_by_another_process_ends_the_wait_saying_so(tmp_path: Path) -> None:
+    import json
+
+    from harness.errors import FaultRevertedOutside
+    from harness.faults.ledger import Ledger
+
+    backend, timeline, faults, watch = _watched(tmp_path)
+    kill = Kill(backend, "broker")  # type: ignore[arg-type]
+    kill.inject()
+    faults.append(kill)
+    watch.check()  # in place: nothing to say
+    Ledger(backend.run_dir).append("rolled_back", kill.record())
+    lines = (backend.run_dir / "ledger.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1]) | {"pid": 999_999_999}  # as written by `drill cleanup --force` elsewhere
+    (backend.run_dir / "ledger.jsonl").write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    with pytest.raises(FaultRevertedOutside, match="rolled back by process 999999999") as err:
+        watch.check()
+    assert "cannot be judged" in str(err.value)
+    assert any("fault reverted from outside" in e["label"] for e in timeline.to_dict()["events"])
+
+
+def test_a_proxy_enabled_again_behind_the_drills_back_is_noticed(tmp_path: Path) -> None:
+    from harness.errors import FaultRevertedOutside
+
+    backend, _, faults, watch = _watched(tmp_path)
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    down.inject()
+    faults.append(down)
+    watch.check()
+    backend.toxiproxy.by_name["drill_broker"].enabled = True  # an operator, or a restarted Toxiproxy
+    with pytest.raises(FaultRevertedOutside, match="proxy drill_broker was enabled again"):
+        watch.check()
+
+
+def test_a_halt_during_a_wait_is_reported_as_the_halt(tmp_path: Path) -> None:
+    from harness.errors import DrillHalted
+
+    backend, _, faults, watch = _watched(tmp_path)
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    down.inject()
+    faults.append(down)
+    halt(backend.run_dir, backend, reason="market open")  # type: ignore[arg-type]
+    with pytest.raises(DrillHalted, match="market open"):
+        watch.check()

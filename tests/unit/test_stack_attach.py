@@ -22,6 +22,7 @@ DRILL = str(Path(sys.executable).parent / "drill")
 BASE = """\
 x-drill:
   name: paper
+  mode: {env: PAPER_MODE, default: paper}
   workdir: engine
   links:
     broker: {from: engine, to: broker, port: order}
@@ -105,36 +106,36 @@ def test_values_interpolate_like_compose(tmp_path: Path, monkeypatch: pytest.Mon
     [
         # unknown fields, at every level
         (("    workdir: /srv/engine\n", "    workdir: /srv/engine\n    wrkdir: /x\n"),
-         r"attach.yml:8: x-drill.attach.wrkdir: unknown field"),
+         r"attach.yml:9: x-drill.attach.wrkdir: unknown field"),
         (("        log: logs/engine.log\n", "        logs: logs/engine.log\n"),
-         r"attach.yml:27: services.engine.x-drill.attach.logs: unknown field"),
+         r"attach.yml:28: services.engine.x-drill.attach.logs: unknown field"),
         (("          kill: systemctl", "          murder: systemctl"),
-         r"attach.yml:29: services.engine.x-drill.attach.commands.murder: unknown field"),
+         r"attach.yml:30: services.engine.x-drill.attach.commands.murder: unknown field"),
         # a declared port without an address
         (('addresses: {http: "127.0.0.1:7300"}', "addresses: {admin: 127.0.0.1:7301}"),
-         r"attach.yml:26: services.engine.x-drill.attach.addresses: no address for port 'http'"),
+         r"attach.yml:27: services.engine.x-drill.attach.addresses: no address for port 'http'"),
         # a service the file lists but does not say where it runs
         (("      attach:\n        addresses: {http: \"", "      attachx:\n        addresses: {http: \""),
-         r"attach.yml:23: services.engine.x-drill.attach: is missing"),
+         r"attach.yml:24: services.engine.x-drill.attach: is missing"),
         # non-loopback hosts, in an address and in a URL
         (('"127.0.0.1:7300"', '"10.0.0.5:7300"'),
-         r"attach.yml:26: services.engine.x-drill.attach.addresses.http: host '10.0.0.5' is not 127.0.0.1"),
+         r"attach.yml:27: services.engine.x-drill.attach.addresses.http: host '10.0.0.5' is not 127.0.0.1"),
         (("http://localhost:9090", "http://prometheus.paper.internal:9090"),
-         r"attach.yml:13: x-drill.attach.prometheus: host 'prometheus.paper.internal' is not 127.0.0.1"),
+         r"attach.yml:14: x-drill.attach.prometheus: host 'prometheus.paper.internal' is not 127.0.0.1"),
         # URLs the probes cannot use
         (("http://127.0.0.1:9093", "https://127.0.0.1:9093/am"),
-         r"attach.yml:14: x-drill.attach.alertmanager: must be http://HOST:PORT \(no path\)"),
+         r"attach.yml:15: x-drill.attach.alertmanager: must be http://HOST:PORT \(no path\)"),
         (("127.0.0.1:7100,", "127.0.0.1:99999,"),
-         r"attach.yml:20: services.broker.x-drill.attach.addresses.order: must be HOST:PORT"),
+         r"attach.yml:21: services.broker.x-drill.attach.addresses.order: must be HOST:PORT"),
         # every link needs the existing proxy's name
         (("proxies: {broker: paper-broker}", "proxies: {}"),
-         r"attach.yml:11: x-drill.attach.toxiproxy.proxies: no proxy name for link\(s\) broker"),
+         r"attach.yml:12: x-drill.attach.toxiproxy.proxies: no proxy name for link\(s\) broker"),
         (("proxies: {broker: paper-broker}", "proxies: {broker: paper-broker, feed: x}"),
-         r"attach.yml:12: x-drill.attach.toxiproxy.proxies.feed: no link of that name"),
+         r"attach.yml:13: x-drill.attach.toxiproxy.proxies.feed: no link of that name"),
         # an unset variable without a default
         (("TR_WORKDIR: /srv/engine", "TR_WORKDIR: ${DRILL_TEST_UNSET_VAR}"),
-         r"attach.yml:9: x-drill.attach.env.TR_WORKDIR: \$\{DRILL_TEST_UNSET_VAR\} is not set and has no default"),
-        (("kill: systemctl kill", "kill: ${1} kill"), r"attach.yml:29: .*commands.kill: invalid interpolation"),
+         r"attach.yml:10: x-drill.attach.env.TR_WORKDIR: \$\{DRILL_TEST_UNSET_VAR\} is not set and has no default"),
+        (("kill: systemctl kill", "kill: ${1} kill"), r"attach.yml:30: .*commands.kill: invalid interpolation"),
         (("command_timeout_s", "command_timeout_s"), None),
     ],
 )
@@ -168,7 +169,7 @@ def test_a_fault_needing_an_undeclared_command_is_refused_naming_the_field(tmp_p
     with pytest.raises(StackFileError) as err:
         stack.attach.commands_for("engine", "pause")
     message = str(err.value)
-    assert re.search(r"attach.yml:26: cannot pause engine: services.engine.x-drill.attach.commands.pause and "
+    assert re.search(r"attach.yml:27: cannot pause engine: services.engine.x-drill.attach.commands.pause and "
                      r"services.engine.x-drill.attach.commands.resume are not declared", message), message
     assert "add 'pause: <command>', 'resume: <command>'" in message
     with pytest.raises(StackFileError, match=r"cannot stop engine: services.engine.x-drill.attach.commands.stop is"):
@@ -191,7 +192,7 @@ def test_monitoring_services_are_reached_through_their_url_only(tmp_path: Path) 
       attach:
         addresses: {http: 127.0.0.1:9090}
 """
-    with pytest.raises(StackFileError, match=r"attach.yml:35: services.prom.x-drill.attach: a prometheus service is"):
+    with pytest.raises(StackFileError, match=r"attach.yml:36: services.prom.x-drill.attach: a prometheus service is"):
         load_stack(write(tmp_path, text))
     without = text.replace("      attach:\n        addresses: {http: 127.0.0.1:9090}\n", "")
     declared = load_stack(write(tmp_path, without))
@@ -222,14 +223,14 @@ def test_an_unreachable_attached_service_exits_3_naming_service_address_and_fiel
     r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "report"))
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"attached service broker is unreachable: tried 127.0.0.1:{port} (port 'order')" in r.stderr
-    assert "Check services.broker.x-drill.attach.addresses.order (" in r.stderr and "attach.yml:20)" in r.stderr
+    assert "Check services.broker.x-drill.attach.addresses.order (" in r.stderr and "attach.yml:21)" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "report" / "journal.json").exists()
 
 
 def test_bad_attach_input_through_the_cli_is_exit_2_with_file_line(tmp_path: Path) -> None:
     path = write(tmp_path, BASE.replace("        log: logs/engine.log\n", "        logs: logs/engine.log\n"))
     r = drill_run("--stack-file", str(path), "--quarter", "Q2", "--report", str(tmp_path / "r1"))
-    assert r.returncode == 2 and "attach.yml:27: services.engine.x-drill.attach.logs: unknown field" in r.stderr
+    assert r.returncode == 2 and "attach.yml:28: services.engine.x-drill.attach.logs: unknown field" in r.stderr
     r = drill_run("--stack-file", str(ROOT / "docker-compose.yml"), "--quarter", "Q2", "--report", str(tmp_path / "r2"))
     assert r.returncode == 2, r.stdout + r.stderr
     assert "has no x-drill.attach" in r.stderr and "--backend process" in r.stderr and "Traceback" not in r.stderr

@@ -37,13 +37,14 @@ from typing import Any
 import yaml
 
 from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.docker import CONTAINER_WORKDIR, LOCAL_IMAGES, _owner_dead, _proc_start, read_state
+from harness.backends.docker import CONTAINER_WORKDIR, LOCAL_IMAGES, _owner_dead, read_state
 from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests
 from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, normalized_image, wait_until
 from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.process import free_port
+from harness.backends.reaper import proc_start as _proc_start
 from harness.errors import BackendError, EnvironmentProblem, InputError, ServiceStartError, StackFileError
 from harness.stack import StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
