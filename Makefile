@@ -11,5 +11,5 @@ test: setup  ## run every test: unit, integration (real services), the drill fea
 	@bash scripts/test.sh $(ARGS)
 
 lint: setup
-	@.venv/bin/ruff check harness mockstack scenarios tests bench
+	@.venv/bin/ruff check harness mockstack scenarios tests bench examples
 	@.venv/bin/mypy

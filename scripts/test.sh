@@ -26,7 +26,7 @@ echo "== import contract: harness and mockstack never import each other"
 lint-imports --config pyproject.toml || exit 1
 
 echo "== ruff and mypy --strict (harness, mockstack)"
-ruff check harness mockstack scenarios tests bench || exit 1
+ruff check harness mockstack scenarios tests bench examples || exit 1
 mypy || exit 1
 
 status=0
