@@ -36,7 +36,8 @@ def stack(name: str) -> tuple[str, ...]:
 
 
 CASES = [
-    Case("unknown-backend", ("run", "--backend", "k8s"), 2, ("unknown backend 'k8s'", "attach, docker, kubernetes, process")),
+    Case("unknown-backend", ("run", "--backend", "k8s"), 2,
+         ("unknown backend 'k8s'", "attach, docker, kubernetes, process")),
     Case("broken-tags", ("run", "--tags", "p0 and"), 2, ("'(p0 and)' is not a valid expression",), never=("running",)),
     Case("unwritable-report", ("run", "--report", "/proc/drill-report"), 2, ("cannot write the report directory",)),
     Case(
