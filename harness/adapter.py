@@ -9,23 +9,23 @@ once, into frozen dataclasses:
 
     x-drill:
       trading:
-        engine: traderunner                      # service whose state this is (default: x-drill.workdir)
-        connected:   {http: {service: traderunner, port: http, path: /health}, pointer: /checks/broker/ok}
-        positions:   {file: artifacts/state/positions.json, pointer: /positions}
-        kill_switch: {file: artifacts/state/kill_switch.json, pointer: /active, reason: /reason}
-        sla:         {file: artifacts/quality/latest_sla.json, pointer: /status}
+        engine: engine                           # service whose state this is (default: x-drill.workdir)
+        connected:   {http: {service: engine, port: http, path: /health}, pointer: /checks/broker/ok}
+        positions:   {file: state/positions.json, pointer: /positions}
+        kill_switch: {file: state/kill_switch.json, pointer: /active, reason: /reason}
+        sla:         {file: state/data_sla.json, pointer: /status}
         orders:                                   # the engine's own orders journal
-          csv: artifacts/orders/*.csv
-          fields: {key: idempotency_key, side: side, qty: qty, symbol: symbol, time: ts}
+          csv: state/orders/*.csv
+          fields: {key: client_order_id, side: side, qty: qty, symbol: symbol, time: ts}
         venue:                                    # the broker's / venue's truth
           orders:
-            http: {service: broker, port: http, path: /admin/orders}
+            http: {service: broker, port: admin, path: /orders}
             pointer: /orders
-            fields: {key: idempotency_key, id: order_id, symbol: symbol, qty: qty, filled: filled_qty, status: status}
-        markers: {kill_switch_activated: "Kill switch activated"}   # log lines, in the engine's log
-        metrics: {mode: 'traderunner_mode{mode="{mode}"}'}           # PromQL templates
-        commands: {reconcile: "traderunner reconcile"}               # operator command templates
-        faults:  {feed: {service: marketdata, port: http, path: /admin/faults}}   # fault admin endpoints
+            fields: {key: client_order_id, id: order_id, symbol: symbol, qty: qty, filled: filled, status: status}
+        markers: {kill_switch_activated: "kill switch tripped"}    # log lines, in the engine's log
+        metrics: {mode: 'engine_mode{mode="{mode}"}'}                # PromQL templates
+        commands: {reconcile: "engine-ctl reconcile"}                # operator command templates
+        faults:  {feed: {service: feed, port: http, path: /faults}}           # fault admin endpoints
         adapter: team_drills.truth:FixDropCopy    # optional: readings none of the above can reach
 
 A *reading* comes from exactly one source: ``file`` (relative to the engine's working directory,

@@ -5,7 +5,7 @@
   :class:`ManualClock` is the deterministic clock unit tests use (its ``sleep`` advances time).
   The default clock looks ``time.monotonic`` / ``datetime.now`` up at call time, so freezegun works.
 * :class:`Timeline` records :class:`Event` s (fault injected, detected, alert fired, runbook step
-  started/ended, kill switch activated, last order, recovered, ...).
+  started/ended, kill switch tripped, last order, recovered, ...).
 * MTTD, time-to-kill and RTO are *computed* from the events (:meth:`Timeline.mttd` ...) and judged
   against :class:`Targets` into frozen :class:`Measurement` s. ``Timeline.to_json()`` is what
   reports embed.

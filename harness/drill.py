@@ -9,7 +9,7 @@ A :class:`Drill` owns the scenario's timeline and fault context. Steps call it o
 * ``expect(probe, within=...)``: the one wait; its success lands on the timeline as a detection,
   an alert, or a recovery, so MTTD and RTO are computed rather than guessed.
 * ``holds(probe, for_s=...)``: a condition that must stay true for a while ("no new order").
-* ``operator("traderunner status")``: the on-call's command, parsed with shlex (never a shell),
+* ``operator("engine-ctl status")``: the on-call's command, parsed with shlex (never a shell),
   timed as a runbook step.
 
 With ``--dry-run`` nothing is touched: every fault, target and expected detection is printed and

@@ -49,7 +49,7 @@ HALT_FILE = "HALT"
 @dataclass(frozen=True)
 class StackMode:
     mode: str
-    source: str  # where it was read ("environment TR_MODE", "services.traderunner.x-drill.local.env", ...)
+    source: str  # where it was read ("environment TR_MODE", "services.engine.x-drill.local.env", ...)
 
     @property
     def is_live(self) -> bool:

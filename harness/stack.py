@@ -6,14 +6,14 @@ Compose lives in ``x-drill`` extension fields, which Compose itself ignores:
 .. code-block:: yaml
 
     x-drill:                      # top level: the stack as a whole
-      name: mockstack
-      mode: {env: TR_MODE, default: lab}          # what says lab/paper/live
-      workdir: traderunner                        # service whose working directory is the stack's
-      operator: {service: traderunner, command: [traderunner]}   # the operator CLI
+      name: paper-desk
+      mode: {env: APP_MODE, default: lab}          # what says lab/paper/live
+      workdir: engine                             # service whose working directory is the stack's
+      operator: {service: engine, command: [engine-ctl]}       # the operator CLI
       runbook: docs/incident-response-runbook.md  # optional: the runbook drills follow (relative to this file)
       trading: {...}                              # the trading adapter: see harness/adapter.py
       links:                                      # network paths that run through Toxiproxy
-        broker: {from: traderunner, to: broker, port: order}
+        broker: {from: engine, to: broker, port: order}
     services:
       broker:
         x-drill:
@@ -21,7 +21,7 @@ Compose lives in ``x-drill`` extension fields, which Compose itself ignores:
           health: {port: http, path: /health}
           log: null                               # app log under the workdir, if any
           local:                                  # how the process backend starts it
-            command: [python, -m, mockstack.broker, --order-port, "{{port.broker.order}}"]
+            command: [broker-gateway, --order-port, "{{port.broker.order}}"]
             env: {}
             templates: {monitoring/x.tmpl: x.yml} # rendered into the run dir before start
 

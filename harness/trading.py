@@ -477,7 +477,7 @@ def record_time_to_kill(drill: Any, truth: TradingTruth) -> None:
     activated = log_timestamp_of(drill.backend, truth.spec.engine, truth.spec.marker("kill_switch_activated"))
     if activated is None:
         return
-    drill.timeline.record_at(EventKind.KILL_SWITCH_ACTIVATED, "kill switch activated (engine log)", wall=activated)
+    drill.timeline.record_at(EventKind.KILL_SWITCH_ACTIVATED, "kill switch tripped (engine log)", wall=activated)
     last = None
     for row in truth.orders():
         try:

@@ -121,7 +121,7 @@ class Backend(Protocol):
     def log_path(self, service: str) -> Path: ...
 
     def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
-        """Run the stack's operator CLI (e.g. ``traderunner status``) where the stack runs."""
+        """Run the stack's operator CLI (e.g. ``engine-ctl status``) where the stack runs."""
         ...
 
     def shell(self, script: str, timeout: float = 30.0) -> CommandResult:

@@ -142,7 +142,7 @@ class Fault(abc.ABC):
     @property
     @abc.abstractmethod
     def target(self) -> str:
-        """The thing hit, in the stack's words (``link broker``, ``service traderunner``)."""
+        """The thing hit, in the stack's words (``link broker``, ``service engine``)."""
 
     @property
     @abc.abstractmethod

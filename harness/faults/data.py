@@ -165,7 +165,7 @@ def _atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
 class FileCorruption(Fault):
     """Corrupt a file under the stack's working directory; rollback restores its snapshot.
 
-    ``path`` is relative to ``backend.workdir`` and may be a glob (``artifacts/orders/*.csv``): the
+    ``path`` is relative to ``backend.workdir`` and may be a glob (``state/orders/*.csv``): the
     last match (sorted) at inject time is the one corrupted.
     """
 

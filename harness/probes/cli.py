@@ -1,4 +1,4 @@
-"""The stack's operator CLI (``traderunner ...``) run through the backend: exit code and output."""
+"""The stack's operator CLI (``x-drill.operator``) run through the backend: exit code and output."""
 
 from __future__ import annotations
 

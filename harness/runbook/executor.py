@@ -146,7 +146,7 @@ def follow_step(
 ) -> StepRun | None:
     """Run step ``number`` of ``section_name``; fail unless its last command exits ``expect_exit``.
 
-    ``expect_exit=1`` is for a check step that must report a problem (``traderunner reconcile`` on a
+    ``expect_exit=1`` is for a check step that must report a problem (a reconcile command on a
     mismatch). Returns None in a dry run (nothing runs; what would run is printed).
     """
     runbook = stack_runbook(drill.backend.stack)

@@ -113,7 +113,7 @@ def lint_runbook(runbook: Runbook, options: LintOptions | None = None) -> list[D
 
 
 def default_search_path() -> str:
-    """The venv's bin first (where ``drill`` and ``traderunner`` live), then $PATH."""
+    """The venv's bin first (where ``drill`` and a Python stack's CLIs live), then $PATH."""
     return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
 
 

@@ -6,7 +6,7 @@ from harness.backends.base import Backend
 
 
 def service_called(backend: Backend, title: str) -> str:
-    """The service name for how a feature calls it ("trading engine" -> traderunner)."""
+    """The service name for how a feature calls it ("trading engine" -> engine)."""
     return backend.stack.service_titled(title).name
 
 

@@ -4,7 +4,7 @@
 a ``sh -c 'cd DIR && exec env VAR=... "$@"'`` wrapper (kubectl exec has neither option). While the
 service is not running (scaled to zero, crashed), the command runs in a one-off pod made from the
 Deployment's own pod template (same image, volumes, host aliases), ``restartPolicy: Never``, removed
-afterwards: ``traderunner status`` answers "NOT RUNNING" exactly as on the other backends.
+afterwards: the operator CLI's status command answers "NOT RUNNING" exactly as on the other backends.
 """
 
 from __future__ import annotations
