@@ -189,10 +189,9 @@ class _LineDict(dict[str, Any]):
     key_lines: dict[str, int]
 
 
-_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: ~4x faster
-
-
-class _LineLoader(_SafeLoader):  # type: ignore[misc]
+class _LineLoader(yaml.SafeLoader):
+    # Not libyaml's CSafeLoader, although ~4x faster: with it a stack file failed to parse in a second
+    # pytest session of the same process ("could not determine a constructor for the tag None").
     pass
 
 

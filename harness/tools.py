@@ -37,17 +37,21 @@ TOOLS: dict[str, Tool] = {
 }
 
 
-def tools_dir() -> Path:
-    """``<drill project root>/.tools/bin``: tools a project's set-up script installed for it."""
+def tools_dirs() -> tuple[Path, ...]:
+    """Where set-up scripts put tools, besides PATH: ``$DRILL_TOOLS_DIR``, the drill project's
+    ``.tools/bin``, and the ``.tools/bin`` of the source checkout the harness runs from (an editable
+    install: this repository's ``scripts/setup.sh`` builds Toxiproxy there)."""
     from harness.project import current_project
 
-    return current_project().root / ".tools" / "bin"
+    dirs = [current_project().root / ".tools" / "bin", Path(__file__).resolve().parent.parent / ".tools" / "bin"]
+    if os.environ.get("DRILL_TOOLS_DIR"):
+        dirs.insert(0, Path(os.environ["DRILL_TOOLS_DIR"]))
+    return tuple(dict.fromkeys(dirs))
 
 
 def search_path() -> str:
-    """PATH plus the drill project's own .tools/bin (where scripts/setup.sh puts Toxiproxy)."""
-    extra = os.environ.get("DRILL_TOOLS_DIR", str(tools_dir()))
-    return os.pathsep.join(p for p in (os.environ.get("PATH", ""), extra) if p)
+    """PATH plus :func:`tools_dirs`."""
+    return os.pathsep.join(p for p in (os.environ.get("PATH", ""), *map(str, tools_dirs())) if p)
 
 
 def find_tool(key: str) -> str:
@@ -59,6 +63,6 @@ def find_tool(key: str) -> str:
         if found:
             return found
     raise ToolMissing(
-        f"{' / '.join(tool.names)} not found on PATH or in {tools_dir()}",
+        f"{' / '.join(tool.names)} not found on PATH or in {', '.join(map(str, tools_dirs()))}",
         hint=tool.install_hint,
     )

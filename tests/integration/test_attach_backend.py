@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.backends.attach import AttachBackend
 from harness.backends.base import ServiceState
@@ -95,6 +96,8 @@ def attach_file(tmp: Path, run_dir: Path) -> Path:
         return "\n".join(head) + "\n" + extra + "        commands:\n" + commands(name) + "\n"
 
     proxies = ", ".join(f"{name}: {link['proxy']}" for name, link in state["links"].items())
+    # the team declares where its truth is read: here, the mock's own adapter (as JSON, a YAML flow mapping)
+    trading = json.dumps(yaml.safe_load((ROOT / "docker-compose.yml").read_text())["x-drill"]["trading"])
     text = textwrap.dedent(f"""\
         # written by tests/integration/test_attach_backend.py for the stack in {run_dir}
         x-drill:
@@ -106,6 +109,7 @@ def attach_file(tmp: Path, run_dir: Path) -> Path:
           links:
             broker: {{from: traderunner, to: broker, port: order}}
             marketdata: {{from: traderunner, to: marketdata, port: http}}
+          trading: {trading}
           attach:
             workdir: {run_dir / "workdir"}
             env:
@@ -190,7 +194,7 @@ def scenario_results(report: Path) -> dict[str, str]:
     journal = json.loads((report / "journal.json").read_text())
     results = {}
     for sc in journal["scenarios"]:
-        failed = [f"{s['keyword']} {s['name']}: {(s.get('error') or '')[:400]}" for s in sc["steps"]
+        failed = [f"{s['keyword']} {s['text']}: {(s.get('error') or '')[:400]}" for s in sc["steps"]
                   if s["status"] not in ("passed", "skipped")]
         results[sc["scenario"]] = sc["status"] + ("" if not failed else " at " + " | ".join(failed))
     return results
