@@ -792,6 +792,31 @@ def _owner_dead(owner: Any) -> bool:
     return owner_alive(owner) is False  # detached (drill stack up) or unknown: never reaped automatically
 
 
+def _remove_container(client: docker.DockerClient, container: Any, wait_s: float = 30.0) -> bool:
+    """Force-remove ``container``; True if this call removed it. Another process (the run's reaper, a
+    second ``drill cleanup``) may be removing it already: then wait until it is gone, so the project's
+    network can be removed after it."""
+    try:
+        container.remove(force=True, v=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409 or "already in progress" not in str(exc):
+            raise
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            client.containers.get(container.id)
+        except docker.errors.NotFound:
+            return False
+        time.sleep(0.2)
+    raise BackendError(
+        f"container {container.name} was still being removed by another process after {wait_s:g}s",
+        hint="run `drill cleanup` again once Docker has finished",
+    )
+
+
 def remove_project(client: docker.DockerClient, project: str) -> list[str]:
     """Force-remove every container, network and volume labelled with compose ``project``; what was removed."""
     removed: list[str] = []
@@ -801,8 +826,7 @@ def remove_project(client: docker.DockerClient, project: str) -> list[str]:
             if container.status == "paused":
                 with contextlib.suppress(docker.errors.DockerException):
                     container.unpause()
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
+            if _remove_container(client, container):
                 removed.append(f"container {container.name}")
         for network in client.networks.list(filters=label):
             with contextlib.suppress(docker.errors.NotFound):
