@@ -38,14 +38,14 @@ TOOLS: dict[str, Tool] = {
 
 
 def tools_dirs() -> tuple[Path, ...]:
-    """Where set-up scripts put tools, besides PATH: ``$DRILL_TOOLS_DIR``, the drill project's
-    ``.tools/bin``, and the ``.tools/bin`` of the source checkout the harness runs from (an editable
-    install: this repository's ``scripts/setup.sh`` builds Toxiproxy there)."""
+    """Where set-up scripts put tools, besides PATH: ``$DRILL_TOOLS_DIR`` when set; else the drill
+    project's ``.tools/bin`` and the ``.tools/bin`` of the source checkout the harness runs from (an
+    editable install: this repository's ``scripts/setup.sh`` builds Toxiproxy there)."""
     from harness.project import current_project
 
+    if os.environ.get("DRILL_TOOLS_DIR"):  # set: exactly there (besides PATH)
+        return (Path(os.environ["DRILL_TOOLS_DIR"]),)
     dirs = [current_project().root / ".tools" / "bin", Path(__file__).resolve().parent.parent / ".tools" / "bin"]
-    if os.environ.get("DRILL_TOOLS_DIR"):
-        dirs.insert(0, Path(os.environ["DRILL_TOOLS_DIR"]))
     return tuple(dict.fromkeys(dirs))
 
 
