@@ -108,3 +108,13 @@ def test_every_section_has_a_starter_feature() -> None:
     for section in SECTIONS:
         plan = plan_init(Path("/nonexistent-target"), sections=[section])
         assert any(p.suffix == ".feature" for p in plan.files)
+
+
+def test_starter_drills_lint_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.catalog import feature_files, lint
+
+    write_plan(plan_init(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    problems = [p for p in lint(feature_files([tmp_path / "features"])) if getattr(p, "level", "error") == "error"]
+    assert problems == [], "\n".join(map(str, problems))
