@@ -463,10 +463,11 @@ if [ "$IMAGES" = 1 ]; then
 fi
 
 # --- where things are --------------------------------------------------------------------------------------
-python3 - "$STATE/runtime.json" "$NODES" "$STATE" <<'PY'
+python3 - "$STATE/runtime.json" "$NODES" "$STATE" "$NODE_NET" <<'PY'
 import json, sys
-path, nodes, state = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-json.dump({"nodes": {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}},
+path, nodes, state, node_net = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+json.dump({"node_net": node_net,  # the only non-loopback range the kubernetes backend accepts an API server in
+           "nodes": {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}},
           open(path, "w"), indent=2)
 PY
 say "cluster ready in $(( $(date +%s) - started ))s: $(kubectl --kubeconfig="$KC" get nodes --no-headers | awk '{print $1"="$2}' | tr '\n' ' ')"

@@ -108,15 +108,27 @@ def test_a_compose_file_that_does_not_parse_is_reported_before_touching_any_clus
         backend.up()
 
 
+def _runtime(tmp_path: Path) -> Path:
+    """A kubeconfig path beside the runtime.json that scripts/k8s-setup.sh writes (its node range)."""
+    (tmp_path / "runtime.json").write_text(json.dumps({"node_net": "10.250.0.0/24", "nodes": {}}))
+    return tmp_path / "kubeconfig"
+
+
 @pytest.mark.parametrize("server", ["https://127.0.0.1:6443", "https://10.250.0.1:16443", "https://localhost:1"])
-def test_kubeconfig_servers_on_this_machine_are_accepted(server: str) -> None:
-    check_server(server, Path("kc"))
+def test_kubeconfig_servers_on_this_machine_are_accepted(server: str, tmp_path: Path) -> None:
+    check_server(server, _runtime(tmp_path))
 
 
 @pytest.mark.parametrize("server", ["https://192.0.2.10:6443", "https://k8s.example.com", "https://10.251.0.1:1"])
-def test_a_kubeconfig_pointing_at_another_host_is_refused(server: str) -> None:
+def test_a_kubeconfig_pointing_at_another_host_is_refused(server: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="only drives a cluster on this machine"):
-        check_server(server, Path("kc"))
+        check_server(server, _runtime(tmp_path))
+
+
+def test_without_the_set_up_scripts_runtime_only_loopback_is_accepted(tmp_path: Path) -> None:
+    check_server("https://127.0.0.1:6443", tmp_path / "kubeconfig")
+    with pytest.raises(InputError, match=r"node range \(none declared\)"):
+        check_server("https://10.250.0.1:16443", tmp_path / "kubeconfig")
 
 
 def _kubeconfig(tmp_path: Path, server: str) -> Path:
@@ -137,6 +149,7 @@ def _kubeconfig(tmp_path: Path, server: str) -> Path:
 
 
 def test_kubectl_refuses_a_remote_kubeconfig_and_explains_missing_or_broken_ones(tmp_path: Path) -> None:
+    _runtime(tmp_path)
     assert server_of(_kubeconfig(tmp_path, "https://10.250.0.1:16443")) == "https://10.250.0.1:16443"
     with pytest.raises(InputError, match="192.0.2.7"):
         Kubectl(_kubeconfig(tmp_path, "https://192.0.2.7:6443"))

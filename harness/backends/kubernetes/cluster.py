@@ -6,7 +6,7 @@ failure becomes a :class:`~harness.errors.BackendError` carrying kubectl's own m
 
 The kubeconfig is ``$DRILL_KUBECONFIG``, else ``$KUBECONFIG``, else the one ``scripts/k8s-setup.sh``
 writes (``$DRILL_K8S_STATE/kubeconfig``, default ``/var/cache/drill-k8s/cluster/kubeconfig``). Its
-server must be loopback or inside the node range the set-up script owns (10.250.0.0/24): a drill
+server must be loopback or inside the node range the set-up script owns (its runtime.json): a drill
 injects faults, so it never talks to a cluster somewhere else.
 """
 
@@ -29,7 +29,6 @@ import yaml
 from harness.errors import BackendError, DrillError, EnvironmentProblem, InputError, ToolMissing
 
 DEFAULT_CACHE = Path("/var/cache/drill-k8s")
-PROJECT_NODE_NET = ipaddress.ip_network("10.250.0.0/24")
 SETUP_HINT = "run scripts/k8s-setup.sh (builds and starts a local cluster, writes its kubeconfig)"
 RUNTIME_FILE = "runtime.json"
 
@@ -69,18 +68,30 @@ def server_of(kubeconfig: Path) -> str:
         ) from None
 
 
+def project_node_net(kubeconfig: Path) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The node address range the set-up script created and owns, from the ``runtime.json`` it writes
+    beside its kubeconfig (``node_net``); None for any other kubeconfig. The harness itself knows no range."""
+    try:
+        net = json.loads((kubeconfig.parent / "runtime.json").read_text(encoding="utf-8")).get("node_net")
+        return ipaddress.ip_network(str(net)) if net else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def check_server(server: str, kubeconfig: Path) -> None:
-    """Refuse a server that is neither loopback nor in the project's own node range."""
+    """Refuse a server that is neither loopback nor in the node range the project's set-up script owns."""
     host = urllib.parse.urlsplit(server).hostname or ""
+    node_net = project_node_net(kubeconfig)
     try:
         addr = ipaddress.ip_address(host)
-        allowed = addr.is_loopback or addr in PROJECT_NODE_NET
+        allowed = addr.is_loopback or (node_net is not None and addr in node_net)
     except ValueError:
         allowed = host == "localhost"
     if not allowed:
         raise InputError(
             f"the kubeconfig points at {server}: the kubernetes backend only drives a cluster on this machine "
-            f"(a loopback address, or {PROJECT_NODE_NET} made by scripts/k8s-setup.sh)",
+            f"(a loopback address, or the node range {node_net or '(none declared)'} that scripts/k8s-setup.sh "
+            "made and recorded in runtime.json beside its kubeconfig)",
             location=str(kubeconfig),
             hint="faults are real: use the local cluster (scripts/k8s-setup.sh) or point DRILL_KUBECONFIG at its "
             "kubeconfig",
