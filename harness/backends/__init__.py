@@ -95,20 +95,6 @@ def attach_backend(run_dir: Path) -> Backend:
     return ProcessBackend.attach(run_dir)
 
 
-def is_dead_run(backend: Backend) -> bool:
-    """The drill process that started this stack is gone (its containers are leftovers)."""
-    return bool(getattr(backend, "orphaned", False))
-
-
-def remove_dead_run(backend: Backend) -> None:
-    """Remove the stack of a dead run and close its ledger (the faults' targets are gone with it)."""
-    backend.down()
-    if backend.name in ("docker", "kubernetes"):
-        from harness.backends.docker import close_out_ledger
-
-        close_out_ledger(backend.run_dir)
-
-
 def reap_dead_runs() -> list[str]:
     """Remove what dead docker and kubernetes runs left; nothing for an engine or cluster that is not there."""
     from harness.backends import docker as docker_backend
@@ -134,7 +120,5 @@ __all__ = [
     "ServiceState",
     "attach_backend",
     "create_backend",
-    "is_dead_run",
     "reap_dead_runs",
-    "remove_dead_run",
 ]
