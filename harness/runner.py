@@ -278,7 +278,7 @@ def _sweep(run_root: Path, console: Console) -> None:
     """After a parallel run that did not pass: revert and stop what a killed worker left running."""
     from harness.backends import attach_backend
     from harness.backends.base import ServiceState
-    from harness.backends.process import STATE_FILE
+    from harness.backends.reaper import STATE_FILE
     from harness.errors import DrillError
     from harness.faults.ledger import cleanup as ledger_cleanup
 
