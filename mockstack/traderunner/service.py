@@ -722,23 +722,49 @@ class Engine:
         try:
             result = self.reconcile(manual=True)
             if accept and not result["ok"]:
-                with self.lock:
-                    self.store.adopt_positions(
-                        result["actual"],
-                        dict(self._marks_cache),
-                        approved_by,
-                        exports.utc_now_iso(),
-                        {"diff": result["diff"]},
-                    )
-                    self.log.warning(
-                        "reconcile_accept_broker",
-                        f"Broker positions adopted, approved by {approved_by}",
-                        diff=result["diff"],
-                    )
+                self._adopt_broker_positions(approved_by)
                 result = self.reconcile(manual=True) | {"adopted": True}
         except BrokerUnavailable as exc:
             raise HTTPError(409, f"cannot reconcile: {exc}") from exc
         return Response.json(result)
+
+    def _adopt_broker_positions(self, approved_by: str, *, tries: int = 40) -> None:
+        """Adopt the broker's positions from a snapshot consistent with our own book.
+
+        Trading goes on meanwhile, so a snapshot is adopted only if, between just before the broker was
+        asked and the adoption (under the lock), no order was in flight and no fill changed our positions.
+        Otherwise a fill would be counted twice or lost (adopting a snapshot taken before a fill we have
+        already booked). Orders are booked ``pending`` before they are sent, so "nothing in flight" covers
+        a fill the broker made but has not reported yet.
+        """
+        for _ in range(tries):
+            with self.lock:
+                before = {s: p.qty for s, p in self.store.positions().items()}
+                busy = bool(self.store.orders(UNACKED + WORKING))
+            if not busy:
+                reply = self.connector.request({"type": "positions"}, "positions", 2.0)
+                raw = reply.get("positions")
+                actual = {str(s): int(q) for s, q in (raw.items() if isinstance(raw, dict) else []) if int(q) != 0}
+                with self.lock:
+                    now = {s: p.qty for s, p in self.store.positions().items()}
+                    if now == before and not self.store.orders(UNACKED + WORKING):
+                        expected = {s: q for s, q in now.items() if q != 0}
+                        diff = {s: {"expected": expected.get(s, 0), "actual": actual.get(s, 0)}
+                                for s in sorted(set(expected) | set(actual))
+                                if expected.get(s, 0) != actual.get(s, 0)}
+                        self.store.adopt_positions(
+                            actual, dict(self._marks_cache), approved_by, exports.utc_now_iso(), {"diff": diff}
+                        )
+                        self.log.warning(
+                            "reconcile_accept_broker", f"Broker positions adopted, approved by {approved_by}", diff=diff
+                        )
+                        return
+            time.sleep(0.1)
+        raise HTTPError(
+            409,
+            "cannot adopt the broker's positions: orders kept being sent and filled while reconciling "
+            f"({tries} tries); activate the kill switch, then reconcile again",
+        )
 
     def _api_promote(self, req: Request) -> Response:
         body = req.json()
