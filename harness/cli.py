@@ -23,6 +23,7 @@ from harness.cli_shared import (
     rel,
     stack_file_option,
 )
+from harness.errors import FeatureError
 from harness.project import current_project
 from harness.report.cli import docs as docs_command
 from harness.report.cli import gameday as gameday_command
@@ -123,6 +124,10 @@ def run(
 
     project = current_project()
     selected = feature_files(list(paths) or [project.features])
+    if not selected:
+        where = ", ".join(rel(p) for p in paths) if paths else f"{rel(project.features)} (features in {project.config})"
+        raise FeatureError(f"no .feature file in {where}",
+                           hint="pass feature files or a directory that holds some (`drill init` writes starters)")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     confirm = None
     if allow_live:
@@ -132,6 +137,7 @@ def run(
         report_dir=(report_dir or project.reports / f"report-{stamp}").resolve(),
         stack_file=(stack_file or project.stack).resolve(),
         backend=backend or project.backend,
+        backend_source=None if backend else f"backend = {project.backend!r} in {project.config}",
         features=tuple(selected),
         marker=marker_expression(quarter, tags),
         dry_run=dry_run,

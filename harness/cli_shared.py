@@ -25,6 +25,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from harness.errors import DrillError
 from harness.project import current_project
@@ -46,9 +47,9 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except DrillError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")  # '[tags]' in a message is text
             if exc.hint:
-                err_console.print(f"  [yellow]hint:[/] {exc.hint}")
+                err_console.print(f"  [yellow]hint:[/] {escape(exc.hint)}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: faults rolled back")

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from harness.adapter import load_adapter_class
 from harness.errors import FeatureError, InputError, StackFileError
 from harness.safety import SafetyPolicy
 from harness.stack import PLACEHOLDER, StackDescription, load_stack
@@ -30,13 +31,16 @@ from harness.tools import TOOLS, find_tool
 FIXED_PLACEHOLDERS = frozenset({"dir.run", "dir.workdir", "dir.stack", "python"})
 
 
-def check_backend(name: str) -> None:
+def check_backend(name: str, source: str | None = None) -> None:
+    """``name`` is a backend; ``source`` says where it was given (default: the --backend option)."""
     from harness.backends import BACKENDS
 
     if name not in BACKENDS:
+        options = f"--backend {' or --backend '.join(sorted(BACKENDS))}"
         raise InputError(
-            f"unknown backend '{name}'\n  expected: one of {', '.join(sorted(BACKENDS))}\n  observed: --backend {name}",
-            hint=f"use --backend {' or --backend '.join(sorted(BACKENDS))}",
+            f"unknown backend '{name}'\n  expected: one of {', '.join(sorted(BACKENDS))}\n"
+            f"  observed: {source or f'--backend {name}'}",
+            hint=f"fix it there, or pass {options}" if source else f"use {options}",
         )
 
 
@@ -96,6 +100,7 @@ def check_placeholders(stack: StackDescription) -> None:
                 raise StackFileError(
                     f"services.{spec.name}.x-drill.local.templates: cannot read {source}: {exc.strerror}",
                     location=f"{stack.path}:{spec.line}",
+                    hint=f"templates map a file relative to {stack.stack_dir} to its name in the run directory",
                 ) from exc
         for text, field in texts:
             for match in PLACEHOLDER.finditer(text):
@@ -167,12 +172,14 @@ def preflight(
     marker: str | None = None,
     report_dir: Path | None = None,
     allow_live: bool = False,
+    backend_source: str | None = None,
 ) -> StackDescription:
     """Fail before pytest starts (and before any stack starts) on everything that can be checked now."""
-    check_backend(backend)
+    check_backend(backend, backend_source)
     check_marker(marker)
     stack = load_stack(stack_file)
     check_placeholders(stack)
+    load_adapter_class(stack.trading)  # x-drill.trading.adapter names a class that imports (file:line)
     if features:
         check_features(features)
     if report_dir is not None:

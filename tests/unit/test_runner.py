@@ -74,3 +74,24 @@ def test_a_sigterm_reaching_the_controller_becomes_an_interrupt() -> None:
     with pytest.raises(KeyboardInterrupt):
         stopper.on_sigterm(15, None)
     assert stopper.stopped
+
+
+@pytest.mark.parametrize(
+    ("pytest_code", "verdicts", "expected"),
+    [
+        (1, {"halted": 2}, 4),  # `drill halt` stopped the run: a safety stop (README), not a failed drill
+        (1, {"passed": 1, "halted": 1}, 4),
+        (1, {"halted": 1, "failed": 1}, 1),  # a halt never hides a drill that failed on its own
+        (1, {"halted": 1, "error": 1}, 1),
+        (1, {"failed": 1}, 1),
+        (0, {"passed": 3}, 0),
+        (2, {"halted": 1}, 130),  # interrupted stays interrupted
+        (5, {}, 5),
+    ],
+)
+def test_a_halted_run_exits_4_unless_a_drill_failed_for_its_own_reasons(
+    pytest_code: int, verdicts: dict[str, int], expected: int
+) -> None:
+    from harness.runner import exit_code
+
+    assert exit_code(pytest_code, verdicts) == expected
