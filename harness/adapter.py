@@ -350,8 +350,7 @@ def _reading(
     elif kind == "url":
         url = r.string(node, "url", f"{rfp}.url")
         if not url.startswith(("http://", "https://")):
-            raise r.fail(node, "url", f"{rfp}.url", f"must be an http(s) URL, got {url!r}",
-                         "write e.g. 'url: http://127.0.0.1:8080/status'")
+            raise r.fail(node, "url", f"{rfp}.url", f"must be an http(s) URL, got {url!r}", "")
         source = HttpSource(None, None, "", url=url)
     else:
         http = r.mapping(node, "http", f"{rfp}.http")

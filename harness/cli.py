@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli_shared import (
@@ -235,7 +236,8 @@ def steps() -> None:
 @stack_file_option
 @friendly_errors
 def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | None, stack_file: Path | None) -> None:
-    """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines."""
+    """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines, and
+    links, services, modes and runbook steps the stack file (--stack-file) does not have."""
     from harness.catalog import feature_files
     from harness.catalog import lint as lint_features
 
@@ -250,11 +252,17 @@ def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | Non
         )
     files = feature_files(list(paths) or [default_features()])
     problems = lint_features(files)
+    stack_path = stack_file or default_stack_file()
+    if stack_path.is_file() and not any(p.is_error for p in problems):  # what the steps name must exist
+        from harness.catalog import reference_problems
+        from harness.stack import load_stack
+
+        problems += reference_problems(files, load_stack(stack_path))
     for p in problems:
         path, _, line = p.location.partition(":")
         color = "red" if p.is_error else "yellow"
         level = "" if p.is_error else "warning: "
-        console.print(f"[{color}]{rel(Path(path))}{':' + line if line else ''}[/] {level}{p.message}")
+        console.print(f"[{color}]{rel(Path(path))}{':' + line if line else ''}[/] {level}{escape(p.message)}")
     errors = sum(1 for p in problems if p.is_error)
     warnings = len(problems) - errors
     if errors:

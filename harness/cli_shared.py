@@ -10,7 +10,7 @@ Exit codes (documented in the README, stable):
     1   a drill failed: detection missed its deadline, RTO missed, a runbook step failed
     2   bad input: stack file, feature, tag, deadline, usage
     3   the environment: a tool missing, a port taken, a service that would not start
-    4   refused for safety: live target without --allow-live, halt file present
+    4   refused for safety: live target without --allow-live, unknown mode; or stopped by `drill halt`
     5   no scenario matched the selection
     130 interrupted (Ctrl-C); every fault was rolled back
 """

@@ -20,12 +20,16 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.adapter import load_adapter_class
 from harness.errors import FeatureError, InputError, StackFileError
 from harness.safety import SafetyPolicy
 from harness.stack import PLACEHOLDER, StackDescription, load_stack
 from harness.tools import TOOLS, find_tool
+
+if TYPE_CHECKING:
+    from harness.catalog import LintProblem
 
 # placeholders every backend fills in besides ports, links and tools
 FIXED_PLACEHOLDERS = frozenset({"dir.run", "dir.workdir", "dir.stack", "python"})
@@ -146,7 +150,17 @@ def check_features(features: Sequence[Path]) -> None:
     """Each feature parses and binds: defined steps, Examples columns; every problem with file:line."""
     from harness.catalog import lint
 
-    problems = lint(features)
+    _raise_problems([p for p in lint(features) if p.is_error])
+
+
+def check_references(features: Sequence[Path], stack: StackDescription, marker: str | None = None) -> None:
+    """The links, services, modes and runbook steps the selected scenarios' steps name exist in ``stack``."""
+    from harness.catalog import reference_problems
+
+    _raise_problems(reference_problems(features, stack, marker=marker))
+
+
+def _raise_problems(problems: Sequence[LintProblem]) -> None:
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -180,17 +194,19 @@ def preflight(
     stack = load_stack(stack_file)
     check_placeholders(stack)
     load_adapter_class(stack.trading)  # x-drill.trading.adapter names a class that imports (file:line)
+    check_safety(stack, allow_live=allow_live)  # a live stack is refused (4) whatever else is wrong
     if features:
         check_features(features)
     if report_dir is not None:
         check_report_dir(report_dir)
-    check_safety(stack, allow_live=allow_live)
     if not dry_run and backend == "process":
         check_tools(stack)
     if not dry_run and backend == "attach":  # an unreachable attached service: exit 3 before pytest starts
         from harness.backends.attach import preflight as check_attached
 
         check_attached(stack)
+    if features:  # last: what the steps name in this particular stack (an unreachable one says so first)
+        check_references(features, stack, marker)
     return stack
 
 

@@ -45,6 +45,12 @@ TEAM_FAULT = (
 )
 
 
+def steps(step: str, mode: str = "lab") -> str:
+    """A feature whose scenario starts the stack, then takes ``step`` (line 5)."""
+    return (f"@q1\nFeature: A step naming what the stack lacks\n  Scenario: One step\n"
+            f"    Given the trading stack is running in {mode} mode\n    {step}\n")
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -208,8 +214,8 @@ CASES = [
     Case("adapter-http-relative-path", DRY, 2, (f"{AT}:7: x-drill.trading.sla.http.path: must start with '/', "
                                                 "got 'sla'", "e.g. /orders"),
          stack=trading("sla: {http: {service: web, port: http, path: sla}}")),
-    Case("adapter-url-not-http", DRY, 2, (f"{AT}:7: x-drill.trading.sla.url: must be an http(s) URL, got 'ftp://x'",
-                                          "write e.g. 'url: http://"), stack=trading("sla: {url: 'ftp://x'}")),
+    Case("adapter-url-not-http", DRY, 2, (f"{AT}:7: x-drill.trading.sla.url: must be an http(s) URL, got 'ftp://x'",),
+         stack=trading("sla: {url: 'ftp://x'}")),
     Case("adapter-unknown-marker", DRY, 2, (f"{AT}:7: x-drill.trading.markers.kill_switch_tripped: unknown name",
                                             "names known here: kill_switch_activated"),
          stack=trading("markers: {kill_switch_tripped: tripped}")),
@@ -294,6 +300,24 @@ CASES = [
          ("planned The stack starts",), project={"features/zz.feature": ""}),
     Case("binary-feature-not-selected", ("run", "--dry-run", "features/ok.feature"), 0,
          ("planned The stack starts",), project={"features/zz.feature": b"\xff\xfe\x00\x01"}),
+    Case("step-names-unknown-link", ("run", "--dry-run"), 2,
+         ("features/zz.feature:5: step 'the brokr link goes down': no link 'brokr' in stack 'mockstack'",
+          "(its links: 'broker', 'marketdata')"),
+         project={"features/zz.feature": steps("When the brokr link goes down")}),
+    Case("step-names-unknown-service", ("run", "--dry-run"), 2,
+         ("features/zz.feature:5: step 'the trading engin crashes': no service called 'trading engin'",
+          "services are called: 'Alertmanager'"),
+         project={"features/zz.feature": steps("When the trading engin crashes")}),
+    Case("step-names-unknown-mode", ("run", "--dry-run"), 2,
+         ("features/zz.feature:4: step 'the trading stack is running in prod mode': mode 'prod' is none of lab, "
+          "paper, live",), project={"features/zz.feature": steps("", mode="prod")}),
+    Case("step-names-unknown-runbook-section", ("run", "--dry-run"), 2,
+         ("features/zz.feature:5:", "has no section called 'Kill Swtch Triggered'",
+          "sections with steps: 'Kill Switch Triggered'"),
+         project={"features/zz.feature": steps('When the on-call follows runbook step 2 of "Kill Swtch Triggered"')}),
+    Case("step-names-unknown-runbook-step", ("run", "--dry-run"), 2,
+         ("features/zz.feature:5:", "section 'Kill Switch Triggered' has no step 42", "its steps: 1 (Confirm"),
+         project={"features/zz.feature": steps('When the on-call follows runbook step 42 of "Kill Switch Triggered"')}),
     Case("zero-width-space", ("lint", str(BAD / "zero_width_alert.feature")), 2,
          ("zero_width_alert.feature:4", "U+200B ZERO WIDTH SPACE")),
     Case("confusable-letter", ("lint", "features/zz.feature"), 2,
@@ -313,6 +337,9 @@ CASES = [
          ("runbook not found: {tmp}/nope.md", "pass the runbook's path")),
     Case("runbook-binary", ("lint", "--runbook", str(BAD / "binary.feature")), 2,
          ("cannot read runbook", "binary.feature", "it must be a UTF-8 Markdown file")),
+    Case("coverage-of-an-empty-runbook", ("coverage",), 2,
+         ("{tmp}/project/docs/runbook.md: no section with steps (0 heading(s))", "drill lint --runbook"),
+         project={"drill.toml": BASE_TOML + 'runbook = "docs/runbook.md"\n', "docs/runbook.md": "\n"}),
     Case("report-without-journal", ("report", "{tmp}"), 2,
          ("observed no journal in {tmp}", "pass the --report directory of a `drill run`")),
     Case("report-journal-cut-short", ("report", "{tmp}/project/rep"), 2,
