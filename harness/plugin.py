@@ -70,6 +70,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--drill-feature", action="append", default=[], help="only scenarios of this feature file (repeatable)"
     )
     group.addoption(
+        "--drill-durations",
+        default=None,
+        help="a JSON file {feature file: {scenario: seconds}} of an earlier run: scenarios start longest first",
+    )
+    group.addoption(
         "--drill-project",
         default=None,
         help="the drill project's directory: load the shared step library and the project's own steps and tags",
@@ -168,6 +173,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append((SCENARIO_PROPERTY, title))
             if worker:
                 item.user_properties.append((WORKER_PID_PROPERTY, os.getpid()))
+    _keep_selected_features(config, items)
+    durations = config.getoption("--drill-durations")
+    if durations:
+        longest_first(items, load_durations(Path(durations)))
+
+
+def load_durations(path: Path) -> dict[tuple[str, str], float]:
+    """{(feature file, scenario name): seconds} from ``path``; empty when it cannot be read (only an ordering hint)."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        (str(feature), str(name)): float(seconds)
+        for feature, scenarios in raw.items() if isinstance(scenarios, dict)
+        for name, seconds in scenarios.items() if isinstance(seconds, int | float)
+    }
+
+
+def longest_first(items: list[pytest.Item], durations: dict[tuple[str, str], float]) -> None:
+    """Order scenarios longest first (by an earlier run's durations; unknown ones first, in feature order).
+
+    Under ``drill run -n`` each idle worker takes the next scenario: starting the long ones first keeps one
+    long scenario from starting last and holding the whole run up (longest-processing-time scheduling).
+    Every worker computes the same order from the same file, as xdist requires.
+    """
+    def key(item: pytest.Item) -> float:
+        scenario = _scenario_of(item)
+        if scenario is None:
+            return 0.0
+        feature = Path(scenario.feature.filename).name
+        known = durations.get((feature, scenario_title(item) or ""))
+        return -(known if known is not None else float("inf"))
+
+    items.sort(key=key)  # stable: equal keys keep the features' order
+
+
+def _keep_selected_features(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = {p for p in _settings(config).features}
     if not wanted:
         return

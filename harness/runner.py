@@ -14,6 +14,7 @@ Ctrl-C every worker rolls back its faults and stops its stack; anything a worker
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
@@ -182,8 +183,12 @@ class ProgressReporter:
             self.console.print(f"{who}[red]✘ teardown error[/] {name}:\n{report.longreprtext[-1500:]}")
 
 
-def pytest_args(settings: RunSettings, module: Path) -> list[str]:
-    """The pytest command line of a run that collects ``module`` (see :func:`harness.project.binding_module`)."""
+def pytest_args(settings: RunSettings, module: Path, *, durations: Path | None = None) -> list[str]:
+    """The pytest command line of a run that collects ``module`` (see :func:`harness.project.binding_module`).
+
+    ``durations``: an earlier run's scenario durations (:func:`write_durations`), so that a parallel run
+    starts its longest scenarios first.
+    """
     report_dir = settings.report_dir
     workers = worker_count(settings)
     args = [
@@ -220,11 +225,50 @@ def pytest_args(settings: RunSettings, module: Path) -> list[str]:
         args += ["-p", plugin]
     if workers:
         args += ["-n", str(workers), "--dist", "load"]  # each idle worker takes the next scenario
+        if durations is not None:
+            args += ["--drill-durations", str(durations)]
     if settings.verbose:
         args.append("-v")
     else:
         args += ["-p", "no:terminal"]
     return args
+
+
+def write_durations(report_dir: Path, into: Path) -> Path | None:
+    """The newest earlier run's durations as ``into/durations.json``; None when there is no earlier run."""
+    durations = earlier_durations(report_dir)
+    if not durations:
+        return None
+    path = into / "durations.json"
+    path.write_text(json.dumps(durations, indent=1, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def earlier_durations(report_dir: Path) -> dict[str, dict[str, float]]:
+    """{feature file name: {scenario: seconds}} of the newest earlier report beside ``report_dir`` with journals.
+
+    Only an ordering hint for parallel runs (longest first); a scenario that did not pass is left out, so a
+    scenario that failed fast is not taken for a short one.
+    """
+    from harness.report.model import journal_files
+
+    reports = sorted((d for d in report_dir.parent.glob("report-*") if d.is_dir() and d != report_dir),
+                     key=lambda d: d.name, reverse=True)
+    for earlier in reports[:10]:
+        found: dict[str, dict[str, float]] = {}
+        for path in journal_files(earlier):
+            try:
+                scenarios = json.loads(path.read_text(encoding="utf-8")).get("scenarios") or []
+            except (OSError, ValueError, AttributeError):
+                continue
+            for sc in scenarios:
+                passed = isinstance(sc, dict) and sc.get("status") == "passed"
+                if passed and isinstance(sc.get("duration_s"), int | float):
+                    feature = Path(str(sc.get("feature_file") or "")).name
+                    found.setdefault(feature, {})[str(sc.get("scenario"))] = float(sc["duration_s"])
+        if found:
+            return found
+    return {}
 
 
 def run_drills(settings: RunSettings, console: Console) -> int:
@@ -256,7 +300,8 @@ def run_drills(settings: RunSettings, console: Console) -> int:
     saved = os.environ.get(NO_AUTOLOAD)
     os.environ[NO_AUTOLOAD] = "1"  # xdist workers inherit it, and get the same -p list
     try:
-        code = int(pytest.main(pytest_args(settings, module), plugins=plugins))
+        durations = write_durations(settings.report_dir, module.parent) if workers else None
+        code = int(pytest.main(pytest_args(settings, module, durations=durations), plugins=plugins))
     finally:
         if saved is None:
             os.environ.pop(NO_AUTOLOAD, None)
@@ -300,7 +345,7 @@ def _sweep(run_root: Path, console: Console) -> None:
     """After a parallel run that did not pass: revert and stop what a killed worker left running."""
     from harness.backends import attach_backend
     from harness.backends.base import ServiceState
-    from harness.backends.process import STATE_FILE
+    from harness.backends.reaper import STATE_FILE
     from harness.errors import DrillError
     from harness.faults.ledger import cleanup as ledger_cleanup
 

@@ -267,9 +267,26 @@ class _Reader:
         return tuple(str(v) for v in value)
 
 
+_PARSED: dict[tuple[Path, str], StackDescription] = {}
+
+
 def load_stack(path: Path | str) -> StackDescription:
-    """Parse ``path`` (a Compose file with ``x-drill`` fields) into a :class:`StackDescription`."""
+    """Parse ``path`` (a Compose file with ``x-drill`` fields) into a :class:`StackDescription`.
+
+    A run reads its stack file several times (pre-flight, the plugin, the reports): the YAML is parsed
+    once per path and content (the last one only is kept); any edit parses it anew.
+    """
     path = Path(path).resolve()
+    text = _read_stack_text(path)
+    key = (path, text)
+    if key not in _PARSED:
+        parsed = _parse_stack(path, text)
+        _PARSED.clear()
+        _PARSED[key] = parsed
+    return _PARSED[key]
+
+
+def _read_stack_text(path: Path) -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -282,6 +299,10 @@ def load_stack(path: Path | str) -> StackDescription:
         raise StackFileError(
             f"not UTF-8 text (byte offset {exc.start})", location=str(path), hint="a stack file is YAML text"
         ) from exc
+    return text
+
+
+def _parse_stack(path: Path, text: str) -> StackDescription:
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:

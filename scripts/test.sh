@@ -4,13 +4,12 @@
 #
 # The unit tests and the drill features (each scenario starts its own stack in its own run directory)
 # run in parallel with pytest-xdist; the Docker and browser tests, which share one engine or one
-# browser, run serially. The integration tests that start their own servers on ephemeral ports can
-# run in parallel too (INTEGRATION_WORKERS); they stay serial by default until a loaded CI run shows
-# that their timing checks hold next to each other.
+# browser, run serially. The integration tests that start their own servers on ephemeral ports, each in
+# a run directory of its own, run in parallel as the drills do (they mostly wait on deadlines).
 #   TEST_WORKERS=N|auto         workers of the unit tests (default auto: one per core)
 #   DRILL_WORKERS=N             workers of the drill features (default: two per core, as `drill run -n auto`:
 #                               a drill mostly waits on deadlines and alert rules)
-#   INTEGRATION_WORKERS=N|auto  workers of the loopback integration tests (default: serial)
+#   INTEGRATION_WORKERS=N|no    workers of the loopback integration tests (default: two per core; no = serial)
 #   TEST_WORKERS=0              everything serially, in one process per part
 #   extra arguments go to every pytest run (e.g. -x, -k expr)
 # Under load (as on a busy CI machine): scripts/cpu-hogs.sh bash scripts/test.sh
@@ -20,7 +19,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p test-artifacts
 workers="${TEST_WORKERS:-auto}"
 drill_workers="${DRILL_WORKERS:-$((2 * $(nproc)))}"
-integration_workers="${INTEGRATION_WORKERS:-no}"
+integration_workers="${INTEGRATION_WORKERS:-$((2 * $(nproc)))}"
 
 echo "== import contract: harness and mockstack never import each other"
 lint-imports --config pyproject.toml || exit 1

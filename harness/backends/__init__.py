@@ -1,5 +1,8 @@
 """Stack backends, registered by name. ``process`` is the embedded default (no Docker needed); ``docker``
-runs the compose file's containers (``harness.backends.docker``, imported only when used)."""
+runs the compose file's containers, ``kubernetes`` a namespace on a cluster, ``attach`` a stack that is
+already running. Each is imported only when used: naming the backends (``drill run --dry-run`` checks
+``--backend`` against them) costs no import of any of them.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,27 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.backends.base import Backend, CommandResult, Endpoint, LinkInfo, ServiceState
-from harness.backends.process import STATE_FILE, ProcessBackend
+from harness.backends.reaper import STATE_FILE
 from harness.errors import BackendError, DrillError, EnvironmentProblem, InputError
-from harness.stack import StackDescription
 
-BackendFactory = Callable[..., Backend]
+if TYPE_CHECKING:
+    from harness.backends.base import Backend, CommandResult, Endpoint, LinkInfo, ServiceState
+    from harness.stack import StackDescription
+
+_BASE_NAMES = frozenset({"Backend", "CommandResult", "Endpoint", "LinkInfo", "ServiceState"})
+
+
+def __getattr__(name: str) -> Any:  # the base types, re-exported without importing them up front
+    if name in _BASE_NAMES:
+        from harness.backends import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'harness.backends' has no attribute {name!r}")
+
+
+BackendFactory = Callable[..., "Backend"]
 
 
 def _docker_backend(*args: Any, **kwargs: Any) -> Backend:
@@ -35,8 +51,14 @@ def _attach_backend(*args: Any, **kwargs: Any) -> Backend:
     return AttachBackend(*args, **kwargs)
 
 
+def _process_backend(*args: Any, **kwargs: Any) -> Backend:
+    from harness.backends.process import ProcessBackend
+
+    return ProcessBackend(*args, **kwargs)
+
+
 BACKENDS: dict[str, BackendFactory] = {
-    "process": ProcessBackend,
+    "process": _process_backend,
     "docker": _docker_backend,
     "kubernetes": _kubernetes_backend,
     "attach": _attach_backend,  # a stack already running (x-drill.attach): starts and stops nothing
@@ -97,6 +119,8 @@ def attach_backend(run_dir: Path) -> Backend:
         return AttachBackend.from_run_dir(run_dir)
     if kind != "process":
         raise BackendError(f"{path}: unknown backend {kind!r}", hint=f"known: {', '.join(sorted(BACKENDS))}")
+    from harness.backends.process import ProcessBackend
+
     return ProcessBackend.attach(run_dir)
 
 

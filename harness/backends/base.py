@@ -11,11 +11,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import BackendError, StackFileError
 from harness.stack import ServiceSpec, StackDescription
-from harness.toxiproxy import ToxiproxyAdapter
+
+if TYPE_CHECKING:  # requests and toxiproxy-python cost ~60 ms to import: only a run that injects pays it
+    from harness.toxiproxy import ToxiproxyAdapter
 
 LOOPBACK = "127.0.0.1"
 
@@ -154,6 +156,8 @@ class StackAddresses:
                 raise StackFileError(
                     "the stack has links but no service with 'x-drill.role: toxiproxy'", location=str(self.stack.path)
                 )
+            from harness.toxiproxy import ToxiproxyAdapter
+
             ep = self.endpoint(services[0].name, next(iter(services[0].ports)))
             self._toxiproxy = ToxiproxyAdapter(ep.host, ep.port)
         return self._toxiproxy

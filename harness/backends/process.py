@@ -26,16 +26,18 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.reaper import ReaperHandle, owner_alive, owner_record
+from harness.backends.reaper import STATE_FILE, ReaperHandle, owner_alive, owner_record
 from harness.commands import run_command
 from harness.errors import BackendError, DrillError, PortInUse, ServiceStartError, StackFileError
 from harness.stack import PLACEHOLDER, ServiceSpec, StackDescription, load_stack, render
 from harness.tools import find_tool, search_path
-from harness.toxiproxy import ToxiproxyAdapter
 
-STATE_FILE = "stack.json"
+if TYPE_CHECKING:
+    from harness.toxiproxy import ToxiproxyAdapter
+
 
 
 @dataclass

@@ -110,14 +110,43 @@ def labelled_processes(run_id: str, *, exclude: Iterable[int] = ()) -> list[int]
         pid = int(entry.name)
         if pid in skip:
             continue
+        environ = _read_environ(pid)
+        if environ is not None and needle in environ.split(b"\0") and proc_start(pid) is not None:
+            found.append(pid)
+    return found
+
+
+_PF_KTHREAD = 0x00200000  # /proc/<pid>/stat flags: a kernel thread (no environment, ever)
+
+
+def _read_environ(pid: int, *, settle: float = 0.5) -> bytes | None:
+    """The process' environment block, None if it is gone or not ours to read.
+
+    A process in the middle of ``execve`` reads as an *empty* environment: the kernel has already
+    closed the parent's close-on-exec pipe (so ``Popen`` has returned) but not yet set up the new
+    image's environment. Such a process is read again until its environment appears (at most
+    ``settle`` seconds): a scan must never miss a run's process just because it was being exec'd.
+    Kernel threads and processes whose environment really is empty (``env -i``) stay empty.
+    """
+    deadline = time.monotonic() + settle
+    while True:
         try:
             with open(f"/proc/{pid}/environ", "rb") as fh:
                 environ = fh.read()
         except OSError:
-            continue
-        if needle in environ.split(b"\0") and proc_start(pid) is not None:
-            found.append(pid)
-    return found
+            return None
+        if environ or _is_kernel_thread(pid) or time.monotonic() > deadline:
+            return environ
+        time.sleep(0.005)
+
+
+def _is_kernel_thread(pid: int) -> bool:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return True  # gone: nothing to wait for
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return len(fields) > 6 and bool(int(fields[6]) & _PF_KTHREAD)
 
 
 def recorded_groups(state: Mapping[str, Any]) -> list[int]:

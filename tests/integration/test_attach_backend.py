@@ -159,11 +159,23 @@ def proxies_clean(run_dir: Path) -> list[str]:
     return problems
 
 
+def runbook(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One of the runbook's operator commands, run as the runbook writes it."""
+    return subprocess.run([str(BIN / "traderunner"), *args], env=dict(os.environ, TR_WORKDIR=str(workdir)),
+                          capture_output=True, text=True, timeout=60)
+
+
 def close_the_drill(run_dir: Path) -> None:
-    """What the on-call does after a GameDay on a shared stack, before the next drill: reset the kill switch
-    (Q1 leaves it tripped by hand), again if the day's loss trips it anew before the reset can re-arm it
-    below the loss (Q1's price shock lasts the day on a stack that is not restarted), until the engine
-    stays healthy."""
+    """What the on-call does after a GameDay on a shared stack, before the next drill, following the runbook
+    until the engine stays healthy:
+
+    * reset the kill switch (Q1 leaves it tripped by hand), again if the day's loss trips it anew before
+      the reset can re-arm it below the loss (Q1's price shock lasts the day on a stack that is not
+      restarted);
+    * "Data SLA Violation", recovery: re-fetch and re-validate. On a busy machine a drill's link faults
+      can hold the feed back long enough to violate the SLA, and the engine stays not ready until the
+      data is fetched again (it never heals by itself, by design).
+    """
     workdir = run_dir / "workdir"
     port = json.loads((run_dir / "stack.json").read_text())["ports"]["traderunner.http"]
     started = time.monotonic()
@@ -178,13 +190,14 @@ def close_the_drill(run_dir: Path) -> None:
                 return
         else:
             healthy_since = None
+            checks = (body or {}).get("checks", {}) if isinstance(body, dict) else {}
+            if not checks.get("data_sla", {}).get("ok", True):
+                for step in (("data", "fetch"), ("data", "validate")):  # exits 1 while still bad: try again
+                    runbook(workdir, *step)
             switch = json.loads((workdir / "artifacts" / "state" / "kill_switch.json").read_text())
             if switch.get("active"):
-                reset = subprocess.run(
-                    [str(BIN / "traderunner"), "reset-kill-switch", "--approved-by", "head-of-risk",
-                     "--reason", "drill over"],
-                    env=dict(os.environ, TR_WORKDIR=str(workdir)), capture_output=True, text=True, timeout=60,
-                )
+                reset = runbook(workdir, "reset-kill-switch", "--approved-by", "head-of-risk",
+                                "--reason", "drill over")
                 assert reset.returncode == 0, reset.stdout + reset.stderr
         time.sleep(0.5)
     raise AssertionError(f"the engine did not recover after the drill: {body}")

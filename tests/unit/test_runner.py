@@ -76,6 +76,61 @@ def test_a_sigterm_reaching_the_controller_becomes_an_interrupt() -> None:
     assert stopper.stopped
 
 
+def _journal(path: Path, *scenarios: tuple[str, str, str, float]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"scenarios": [
+        {"feature_file": f"features/{feature}", "scenario": name, "status": status, "duration_s": seconds}
+        for feature, name, status, seconds in scenarios
+    ]}))
+
+
+def test_a_parallel_run_takes_the_durations_of_the_newest_earlier_run_that_has_any(tmp_path: Path) -> None:
+    from harness.runner import earlier_durations, write_durations
+
+    _journal(tmp_path / "report-20261130-100000" / "journal-gw0.json", ("a.feature", "old", "passed", 5.0))
+    _journal(tmp_path / "report-20261130-110000" / "journal-gw0.json", ("a.feature", "slow", "passed", 40.0),
+             ("a.feature", "failed fast", "failed", 0.5))
+    _journal(tmp_path / "report-20261130-110000" / "journal-gw1.json", ("b.feature", "quick", "passed", 3.0))
+    (tmp_path / "report-20261130-120000").mkdir()  # an earlier run that wrote nothing (interrupted at start)
+    current = tmp_path / "report-20261130-130000"
+    (current / ".drill").mkdir(parents=True)
+    _journal(current / "journal.json", ("a.feature", "now", "passed", 1.0))  # the run itself never counts
+    assert earlier_durations(current) == {"a.feature": {"slow": 40.0}, "b.feature": {"quick": 3.0}}
+    written = write_durations(current, current / ".drill")
+    assert written is not None
+    args = pytest_args(settings(workers=2), current / ".drill" / "m.py", durations=written)
+    assert args[args.index("--drill-durations") + 1] == str(written)
+    assert write_durations(tmp_path / "elsewhere" / "report-x", tmp_path) is None
+
+
+def test_longest_first_starts_unknown_then_long_scenarios_keeping_feature_order_for_ties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from harness import plugin
+
+    items = [SimpleNamespace(name=n) for n in ("quick", "slow", "new", "middle", "quick too")]
+    monkeypatch.setattr(plugin, "_scenario_of", lambda item: SimpleNamespace(
+        feature=SimpleNamespace(filename="/p/features/a.feature")))
+    monkeypatch.setattr(plugin, "scenario_title", lambda item: item.name)
+    plugin.longest_first(items, {("a.feature", "quick"): 3.0, ("a.feature", "slow"): 40.0,  # type: ignore[arg-type]
+                                 ("a.feature", "middle"): 12.0, ("a.feature", "quick too"): 3.0})
+    assert [i.name for i in items] == ["new", "slow", "middle", "quick", "quick too"]
+
+
+def test_a_durations_file_that_cannot_be_read_orders_nothing(tmp_path: Path) -> None:
+    from harness.plugin import load_durations
+
+    assert load_durations(tmp_path / "missing.json") == {}
+    (tmp_path / "bad.json").write_text("{not json")
+    assert load_durations(tmp_path / "bad.json") == {}
+    (tmp_path / "ok.json").write_text('{"a.feature": {"x": 2, "y": "n/a"}, "b.feature": []}')
+    assert load_durations(tmp_path / "ok.json") == {("a.feature", "x"): 2.0}
+
+
 @pytest.mark.parametrize(
     ("pytest_code", "verdicts", "expected"),
     [

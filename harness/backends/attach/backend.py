@@ -20,7 +20,7 @@ from harness.backends.attach.exec import Executor
 from harness.backends.attach.logs import log_path, log_tail
 from harness.backends.attach.proxies import DRILL_TOXIC_PREFIX, ScopedToxiproxy
 from harness.backends.base import CommandResult, Endpoint, LinkInfo, StackAddresses
-from harness.backends.process import STATE_FILE
+from harness.backends.reaper import STATE_FILE
 from harness.errors import BackendError, EnvironmentProblem, StackFileError, ToxiproxyError
 from harness.stack import StackDescription, load_stack
 from harness.stack_attach import AttachSpec
