@@ -9,8 +9,8 @@ not select must not poison that run (exit 0).
 
 Stack-file cases are one edit each of a small valid stack (``BASE_STACK``); drill-project cases are
 files laid over a small valid project (``BASE_PROJECT``). ``{tmp}`` in arguments and expected text is
-the case's temporary directory. Count the kinds: ``pytest tests/unit/test_bad_input_corpus.py
---collect-only -q | grep -c '::'``.
+the case's temporary directory. Count the kinds (every test but the one that counts them):
+``pytest tests/unit/test_bad_input_corpus.py --collect-only -q | grep '::' | grep -vc covers_at_least``.
 """
 
 from __future__ import annotations
