@@ -126,7 +126,8 @@ def run(
     project = current_project()
     selected = feature_files(list(paths) or [project.features])
     if not selected:
-        where = ", ".join(rel(p) for p in paths) if paths else f"{rel(project.features)} (features in {project.config})"
+        source = f"features in {project.config}" if project.config.is_file() else "no drill.toml: the default"
+        where = ", ".join(rel(p) for p in paths) if paths else f"{rel(project.features)} ({source})"
         raise FeatureError(f"no .feature file in {where}",
                            hint="pass feature files or a directory that holds some (`drill init` writes starters)")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
