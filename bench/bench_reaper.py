@@ -1,11 +1,12 @@
 """Teardown time after SIGKILL: how long a killed drill's stack outlives it (issue 11: "within seconds").
 
-Run: flock /tmp/drill-heavy.lock .venv/bin/python bench/bench_reaper.py [--rounds 5] [--fault]
+Run: flock /tmp/drill-heavy.lock .venv/bin/python bench/bench_reaper.py [--rounds 5] [--fault] [--backend docker]
 
-Each round starts a stack on the process backend in a child process that owns it (as `drill run`
-does), optionally injects a link-down fault, then SIGKILLs that child alone (not its group) and
-measures the time until no process of the run and no port of the stack is left. Prints every round
-and p50/max. Nobody runs `drill cleanup`: the reaper does the work.
+Each round starts a stack on the process backend (or the docker backend) in a child process that
+owns it (as `drill run` does), optionally injects a link-down fault, then SIGKILLs that child alone
+(not its group) and measures the time until no process of the run and no port of the stack is left
+(docker: no container, network or volume labelled with the run's compose project). Prints every
+round and p50/max. Nobody runs `drill cleanup`: the reaper does the work.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 OWNER = """
 import sys, time
 from pathlib import Path
+from harness.backends.docker import DockerBackend
 from harness.backends.process import ProcessBackend
 from harness.stack import load_stack
-b = ProcessBackend(load_stack(Path(sys.argv[1])), Path(sys.argv[2]), run_id=sys.argv[3])
+backend = DockerBackend if sys.argv[5] == "docker" else ProcessBackend
+b = backend(load_stack(Path(sys.argv[1])), Path(sys.argv[2]), run_id=sys.argv[3])
 b.up()
 if sys.argv[4] == "fault":
     from harness.faults.base import FaultContext
     from harness.faults.network import LinkDown
     LinkDown(b, next(iter(b.stack.links)), ctx=FaultContext(run_dir=b.run_dir)).inject()
-print(" ".join(str(p) for p in b.ports.values()), flush=True)
+print(" ".join(str(p) for p in b.ports.values()) if sys.argv[5] == "process" else b.project, flush=True)
 time.sleep(3600)
 """
 
@@ -58,30 +61,54 @@ def listening(ports: list[int]) -> list[int]:
     return sorted(found)
 
 
-def one_round(stack_file: Path, fault: bool) -> tuple[float, int]:
-    """(seconds from SIGKILL until nothing of the run is left, processes the run had)."""
+def containers(project: str) -> list[str]:
+    """Every container, network and volume labelled with compose ``project``."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        label = {"label": f"com.docker.compose.project={project}"}
+        found = [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+        found += [f"network {n.name}" for n in client.networks.list(filters=label)]
+        return found + [f"volume {v.name}" for v in client.volumes.list(filters=label)]
+    finally:
+        client.close()
+
+
+def one_round(stack_file: Path, fault: bool, backend: str = "process") -> tuple[float, int]:
+    """(seconds from SIGKILL until nothing of the run is left, processes or docker objects the run had)."""
     with tempfile.TemporaryDirectory(prefix="bench-reaper-") as tmp:
         run_id = f"drill-bench-{uuid.uuid4().hex[:8]}"
         owner = subprocess.Popen(
-            [sys.executable, "-c", OWNER, str(stack_file), str(Path(tmp) / "run"), run_id, "fault" if fault else "-"],
+            [sys.executable, "-c", OWNER, str(stack_file), str(Path(tmp) / "run"), run_id, "fault" if fault else "-",
+             backend],
             stdout=subprocess.PIPE,
             text=True,
-        )
+        )  # fmt: skip
         assert owner.stdout is not None
         line = owner.stdout.readline()
         if not line.strip():
             owner.kill()
             raise SystemExit(f"the owner did not start its stack (exit {owner.wait()}); see {tmp}/run/logs")
-        ports = [int(p) for p in line.split()]
-        count = len(labelled_processes(run_id))
+        if backend == "docker":
+            project = line.strip()
+
+            def left() -> list[str]:
+                return containers(project)
+        else:
+            ports = [int(p) for p in line.split()]
+
+            def left() -> list[str]:
+                return [f"pid {p}" for p in labelled_processes(run_id)] + [f"port {p}" for p in listening(ports)]
+        count = len(left())
         t0 = time.monotonic()
         os.kill(owner.pid, signal.SIGKILL)  # the process alone: its services live in sessions of their own
         owner.wait()
         deadline = t0 + 60.0
-        while labelled_processes(run_id) or listening(ports):
+        while remaining := left():
             if time.monotonic() > deadline:
-                raise SystemExit(f"after 60 s the run still has {labelled_processes(run_id)} / {listening(ports)}")
-            time.sleep(0.02)
+                raise SystemExit(f"after 60 s the run still has {remaining}")
+            time.sleep(0.02 if backend == "process" else 0.2)
         took = time.monotonic() - t0
         state = Path(tmp) / "run" / "stack.json"
         while '"status": "down"' not in state.read_text():  # the reaper also closes the ledger: let it finish
@@ -96,13 +123,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fault", action="store_true", help="inject a link-down fault before the kill")
     parser.add_argument("--stack-file", type=Path, default=ROOT / "docker-compose.yml")
+    parser.add_argument("--backend", choices=("process", "docker"), default="process")
     args = parser.parse_args()
+    what = "processes and ports" if args.backend == "process" else "containers, networks and volumes"
     times: list[float] = []
     for i in range(args.rounds):
-        took, count = one_round(args.stack_file, args.fault)
+        took, count = one_round(args.stack_file, args.fault, args.backend)
         times.append(took)
-        print(f"round {i + 1}: {count} processes of the run gone {took:.2f}s after SIGKILL of the owner")
-    print(f"teardown after SIGKILL ({args.rounds} rounds): p50 {statistics.median(times):.2f}s, max {max(times):.2f}s")
+        print(f"round {i + 1}: {count} {what} of the run gone {took:.2f}s after SIGKILL of the owner")
+    print(f"{args.backend} backend, teardown after SIGKILL ({args.rounds} rounds): "
+          f"p50 {statistics.median(times):.2f}s, max {max(times):.2f}s")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,18 @@ import inspect
 import pkgutil
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.bdd import Feature, StepFunctionContext, parse_feature_file, step_definitions
 from harness.errors import FeatureError
 from harness.project import DrillProject, current_project
+
+if TYPE_CHECKING:
+    from harness.runbook.parser import Runbook
+    from harness.stack import StackDescription
 
 STEP_PACKAGE = "harness.steps"
 DEADLINE = re.compile(r"within (?:an RTO of )?(?P<value>\S+) (?P<unit>seconds?|minutes?|ms)\b")
@@ -290,3 +295,95 @@ def _rendered_steps(sc: object) -> list[tuple[str, str, int]]:
                 text = text.replace(f"<{key}>", value)
             out.append((step.type, text, step.line_number))
     return out
+
+
+# --- what the shared library's step arguments name in a stack ----------------------------------------------
+
+
+def reference_problems(
+    paths: Iterable[Path], stack: StackDescription, defs: list[StepDef] | None = None, marker: str | None = None
+) -> list[LintProblem]:
+    """Step arguments that name what ``stack`` does not have, each with file:line.
+
+    Only steps of the shared library (:data:`STEP_PACKAGE`) are checked, by argument name: ``link``
+    (a link of the stack), ``title`` (a service, by its x-drill.title or name), ``mode`` (lab, paper,
+    live), ``section`` and ``number`` (a section of the stack's runbook and a step of it). A team's
+    own steps give their arguments their own meaning. With ``marker`` (the ``--tags``/``--quarter``
+    expression) only the scenarios it selects are checked. Without this, a misspelt link passed a
+    dry run and every other misspelling failed inside the scenario, after a whole stack had started.
+    """
+    from harness.errors import DrillError
+    from harness.stack import MODES
+
+    defs = load_step_library() if defs is None else defs
+    library = [d for d in defs if d.context.step_func.__module__.startswith(STEP_PACKAGE + ".")]
+    runbooks: dict[Path, Runbook | Exception] = {}
+    selects = _selector(marker)
+    problems: list[LintProblem] = []
+    for path in feature_files(paths):
+        feature = parse_feature(path)
+        for sc in feature.scenarios.values():
+            if not selects(set(feature.tags) | set(sc.tags)):
+                continue
+            for step_type, text, line in _rendered_steps(sc):
+                match = next((d for d in library if d.type in (step_type, "step")
+                              and d.context.parser.is_matching(text)), None)
+                if match is None:
+                    continue  # undefined, or a team's own step: `lint` reports the former
+                args = match.context.parser.parse_arguments(text) or {}
+                problem: str | None = None
+                if "link" in args and str(args["link"]) not in stack.links:
+                    known = ", ".join(f"'{name}'" for name in stack.links) or "none"
+                    problem = f"no link '{args['link']}' in stack '{stack.name}' (its links: {known})"
+                elif "title" in args:
+                    try:
+                        stack.service_titled(str(args["title"]))
+                    except DrillError as exc:
+                        problem = f"{exc.message.split(': ', 1)[-1]}; {exc.hint}"
+                elif "mode" in args and str(args["mode"]).lower() not in MODES:
+                    problem = f"mode '{args['mode']}' is none of {', '.join(MODES)}"
+                elif "section" in args and "number" in args:
+                    problem = _runbook_problem(stack, runbooks, str(args["section"]), int(args["number"]))
+                found = LintProblem(f"{path}:{line}", f"step '{text}': {problem}")
+                if problem and found not in problems:  # an Outline's rows may repeat it
+                    problems.append(found)
+    return problems
+
+
+def _selector(marker: str | None) -> Callable[[set[str]], bool]:
+    """Whether a scenario with these tags is selected by the pytest ``-m`` expression ``marker``."""
+    if not marker:
+        return lambda tags: True
+    from _pytest.mark.expression import Expression  # pytest's own -m evaluation: the same selection
+
+    expression = Expression.compile(marker)
+
+    def selects(tags: set[str]) -> bool:
+        def carries(name: str, /, **_: str | int | bool | None) -> bool:
+            return name in tags
+
+        return expression.evaluate(carries)
+
+    return selects
+
+
+def _runbook_problem(stack: StackDescription, cache: dict[Path, Runbook | Exception], name: str,
+                     number: int) -> str | None:
+    from harness.errors import DrillError
+    from harness.runbook.parser import Runbook, parse_runbook
+
+    if stack.runbook is None:
+        return f"stack '{stack.name}' ({stack.path}) names no runbook: add x-drill.runbook"
+    if stack.runbook not in cache:
+        try:
+            cache[stack.runbook] = parse_runbook(stack.runbook)
+        except DrillError as exc:
+            cache[stack.runbook] = exc
+    runbook = cache[stack.runbook]
+    if not isinstance(runbook, Runbook):
+        return str(runbook)
+    try:
+        runbook.section(name).step(number)
+    except DrillError as exc:
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+    return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli_shared import (
@@ -23,6 +24,7 @@ from harness.cli_shared import (
     rel,
     stack_file_option,
 )
+from harness.errors import FeatureError
 from harness.project import current_project
 from harness.report.cli import docs as docs_command
 from harness.report.cli import gameday as gameday_command
@@ -123,6 +125,11 @@ def run(
 
     project = current_project()
     selected = feature_files(list(paths) or [project.features])
+    if not selected:
+        source = f"features in {project.config}" if project.config.is_file() else "no drill.toml: the default"
+        where = ", ".join(rel(p) for p in paths) if paths else f"{rel(project.features)} ({source})"
+        raise FeatureError(f"no .feature file in {where}",
+                           hint="pass feature files or a directory that holds some (`drill init` writes starters)")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     confirm = None
     if allow_live:
@@ -132,6 +139,7 @@ def run(
         report_dir=(report_dir or project.reports / f"report-{stamp}").resolve(),
         stack_file=(stack_file or project.stack).resolve(),
         backend=backend or project.backend,
+        backend_source=None if backend else f"backend = {project.backend!r} in {project.config}",
         features=tuple(selected),
         marker=marker_expression(quarter, tags),
         dry_run=dry_run,
@@ -229,7 +237,8 @@ def steps() -> None:
 @stack_file_option
 @friendly_errors
 def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | None, stack_file: Path | None) -> None:
-    """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines."""
+    """Check features before running them: undefined/ambiguous steps, unregistered tags, bad deadlines, and
+    links, services, modes and runbook steps the stack file (--stack-file) does not have."""
     from harness.catalog import feature_files
     from harness.catalog import lint as lint_features
 
@@ -244,11 +253,17 @@ def lint(paths: tuple[Path, ...], runbook_file: Path | None, workdir: Path | Non
         )
     files = feature_files(list(paths) or [default_features()])
     problems = lint_features(files)
+    stack_path = stack_file or default_stack_file()
+    if stack_path.is_file() and not any(p.is_error for p in problems):  # what the steps name must exist
+        from harness.catalog import reference_problems
+        from harness.stack import load_stack
+
+        problems += reference_problems(files, load_stack(stack_path))
     for p in problems:
         path, _, line = p.location.partition(":")
         color = "red" if p.is_error else "yellow"
         level = "" if p.is_error else "warning: "
-        console.print(f"[{color}]{rel(Path(path))}{':' + line if line else ''}[/] {level}{p.message}")
+        console.print(f"[{color}]{rel(Path(path))}{':' + line if line else ''}[/] {level}{escape(p.message)}")
     errors = sum(1 for p in problems if p.is_error)
     warnings = len(problems) - errors
     if errors:

@@ -10,7 +10,7 @@ Exit codes (documented in the README, stable):
     1   a drill failed: detection missed its deadline, RTO missed, a runbook step failed
     2   bad input: stack file, feature, tag, deadline, usage
     3   the environment: a tool missing, a port taken, a service that would not start
-    4   refused for safety: live target without --allow-live, halt file present
+    4   refused for safety: live target without --allow-live, unknown mode; or stopped by `drill halt`
     5   no scenario matched the selection
     130 interrupted (Ctrl-C); every fault was rolled back
 """
@@ -25,6 +25,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from harness.errors import DrillError
 from harness.project import current_project
@@ -46,9 +47,9 @@ def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except DrillError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
+            err_console.print(f"[bold red]error:[/] {escape(exc.message)}")  # '[tags]' in a message is text
             if exc.hint:
-                err_console.print(f"  [yellow]hint:[/] {exc.hint}")
+                err_console.print(f"  [yellow]hint:[/] {escape(exc.hint)}")
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: faults rolled back")

@@ -40,6 +40,7 @@ _STACK_UP = pytest.StashKey[float]()
 _STEP = pytest.StashKey[Any]()
 SCENARIO_PROPERTY = "drill_scenario"  # user property: the scenario's name with its Examples values filled in
 WORKER_PID_PROPERTY = "drill_worker_pid"  # user property under xdist: `drill run -n` stops its workers by pid
+HALTED_PROPERTY = "drill_halted"  # report property: `drill halt` stopped this scenario (value: the error, with reason)
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,7 @@ def pytest_runtest_makereport(
             record.error = _short_error(report)
             if _halted(call):  # `drill halt` stopped it: say so, never "timed out" or "failed"
                 record.status = "halted"
+                report.user_properties.append((HALTED_PROPERTY, record.error))  # for the console (and xdist)
     if report.when == "teardown":
         if report.failed and record.status == "passed":
             record.status = "error"

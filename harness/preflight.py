@@ -20,23 +20,31 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from harness.adapter import load_adapter_class
 from harness.errors import FeatureError, InputError, StackFileError
 from harness.safety import SafetyPolicy
 from harness.stack import PLACEHOLDER, StackDescription, load_stack
 from harness.tools import TOOLS, find_tool
 
+if TYPE_CHECKING:
+    from harness.catalog import LintProblem
+
 # placeholders every backend fills in besides ports, links and tools
 FIXED_PLACEHOLDERS = frozenset({"dir.run", "dir.workdir", "dir.stack", "python"})
 
 
-def check_backend(name: str) -> None:
+def check_backend(name: str, source: str | None = None) -> None:
+    """``name`` is a backend; ``source`` says where it was given (default: the --backend option)."""
     from harness.backends import BACKENDS
 
     if name not in BACKENDS:
+        options = f"--backend {' or --backend '.join(sorted(BACKENDS))}"
         raise InputError(
-            f"unknown backend '{name}'\n  expected: one of {', '.join(sorted(BACKENDS))}\n  observed: --backend {name}",
-            hint=f"use --backend {' or --backend '.join(sorted(BACKENDS))}",
+            f"unknown backend '{name}'\n  expected: one of {', '.join(sorted(BACKENDS))}\n"
+            f"  observed: {source or f'--backend {name}'}",
+            hint=f"fix it there, or pass {options}" if source else f"use {options}",
         )
 
 
@@ -96,6 +104,7 @@ def check_placeholders(stack: StackDescription) -> None:
                 raise StackFileError(
                     f"services.{spec.name}.x-drill.local.templates: cannot read {source}: {exc.strerror}",
                     location=f"{stack.path}:{spec.line}",
+                    hint=f"templates map a file relative to {stack.stack_dir} to its name in the run directory",
                 ) from exc
         for text, field in texts:
             for match in PLACEHOLDER.finditer(text):
@@ -141,7 +150,17 @@ def check_features(features: Sequence[Path]) -> None:
     """Each feature parses and binds: defined steps, Examples columns; every problem with file:line."""
     from harness.catalog import lint
 
-    problems = lint(features)
+    _raise_problems([p for p in lint(features) if p.is_error])
+
+
+def check_references(features: Sequence[Path], stack: StackDescription, marker: str | None = None) -> None:
+    """The links, services, modes and runbook steps the selected scenarios' steps name exist in ``stack``."""
+    from harness.catalog import reference_problems
+
+    _raise_problems(reference_problems(features, stack, marker=marker))
+
+
+def _raise_problems(problems: Sequence[LintProblem]) -> None:
     if problems:
         shown = "\n  ".join(str(p) for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -167,23 +186,27 @@ def preflight(
     marker: str | None = None,
     report_dir: Path | None = None,
     allow_live: bool = False,
+    backend_source: str | None = None,
 ) -> StackDescription:
     """Fail before pytest starts (and before any stack starts) on everything that can be checked now."""
-    check_backend(backend)
+    check_backend(backend, backend_source)
     check_marker(marker)
     stack = load_stack(stack_file)
     check_placeholders(stack)
+    load_adapter_class(stack.trading)  # x-drill.trading.adapter names a class that imports (file:line)
+    check_safety(stack, allow_live=allow_live)  # a live stack is refused (4) whatever else is wrong
     if features:
         check_features(features)
     if report_dir is not None:
         check_report_dir(report_dir)
-    check_safety(stack, allow_live=allow_live)
     if not dry_run and backend == "process":
         check_tools(stack)
     if not dry_run and backend == "attach":  # an unreachable attached service: exit 3 before pytest starts
         from harness.backends.attach import preflight as check_attached
 
         check_attached(stack)
+    if features:  # last: what the steps name in this particular stack (an unreachable one says so first)
+        check_references(features, stack, marker)
     return stack
 
 

@@ -120,7 +120,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
+        line = getattr(exc, "lineno", None)  # Python 3.12+; 3.11 says "(at line N, column M)" in the message
+        if line is None:
+            found = re.search(r"at line (\d+)", str(exc))
+            line = int(found.group(1)) if found else None
         raise ProjectError(f"not valid TOML: {exc}", location=f"{path}:{line}" if line else str(path),
                            hint="fix the TOML syntax") from exc
     except OSError as exc:
@@ -133,7 +136,8 @@ def load_project(config: Path) -> DrillProject:
     table: Any = data.get("tool", {}).get("drill", {}) if config.name == "pyproject.toml" else data
     prefix = "[tool.drill]" if config.name == "pyproject.toml" else CONFIG_FILE
     if not isinstance(table, dict):
-        raise ProjectError(f"{prefix} must be a table", location=str(config))
+        raise ProjectError(f"{prefix} must be a table", location=str(config),
+                           hint='write [tool.drill] followed by key = "value" lines')
     for key in table:
         if key not in KEYS:
             raise ProjectError(f"{prefix}: unknown key '{key}'", location=str(config),
@@ -143,7 +147,8 @@ def load_project(config: Path) -> DrillProject:
     def text(key: str, default: str) -> str:
         value = table.get(key, default)
         if not isinstance(value, str) or not value:
-            raise ProjectError(f"{prefix}.{key} must be a non-empty string, got {value!r}", location=str(config))
+            raise ProjectError(f"{prefix}.{key} must be a non-empty string, got {value!r}", location=str(config),
+                               hint=f'write {key} = "{default}" (a path relative to {root})')
         return value
 
     def modules(key: str) -> tuple[str, ...]:
@@ -155,12 +160,13 @@ def load_project(config: Path) -> DrillProject:
 
     tags_raw = table.get("tags", {})
     if not isinstance(tags_raw, dict):
-        raise ProjectError(f"{prefix}.tags must be a table of tag = \"description\"", location=str(config))
+        raise ProjectError(f"{prefix}.tags must be a table of tag = \"description\"", location=str(config),
+                           hint='write a [tags] table (in pyproject.toml: [tool.drill.tags]), then payments = "..."')
     tags: dict[str, str] = {}
     for tag, desc in tags_raw.items():
         if not TAG.match(tag) or not isinstance(desc, str):
             raise ProjectError(f"{prefix}.tags.{tag}: expected a tag name = \"what it means\", got {desc!r}",
-                               location=str(config))
+                               location=str(config), hint=f'write {tag} = "runbook section ..." (a quoted description)')
         tags[tag] = desc
     runbook = (root / text("runbook", "-")).resolve() if "runbook" in table else None
     if runbook is not None and not runbook.is_file():

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from harness.cli_shared import EXIT_SAFETY
+from harness.plugin import HALTED_PROPERTY
 from harness.preflight import preflight
 from harness.project import DrillProject, binding_module
 
@@ -51,6 +53,7 @@ class RunSettings:
     report_dir: Path
     stack_file: Path
     backend: str = "process"
+    backend_source: str | None = None  # where the backend was named when not by --backend (the project's config)
     features: tuple[Path, ...] = ()  # the feature files to bind (every one of the project's, unless PATHS)
     marker: str | None = None  # pytest -m expression over the Gherkin tags
     dry_run: bool = False
@@ -169,6 +172,9 @@ class ProgressReporter:
                 self.console.print(f"{who}[green]✔ passed[/] {name} [dim]({report.duration:.1f}s)[/]")
             elif report.skipped:
                 self.console.print(f"{who}[yellow]- skipped[/] {name}")
+            elif _property(report, HALTED_PROPERTY) is not None:
+                reason = str(_property(report, HALTED_PROPERTY)).replace("\n", " ")
+                self.console.print(f"{who}[yellow]■ halted[/] {name} [dim]({report.duration:.1f}s)[/]\n  {reason}")
             else:
                 crash = getattr(report.longrepr, "reprcrash", None)
                 reason = crash.message if crash is not None else str(report.longrepr)[-1500:]
@@ -271,7 +277,8 @@ def run_drills(settings: RunSettings, console: Console) -> int:
 
     settings.project.import_modules()  # a team step module that fails to import is bad input (exit 2), before pytest
     preflight(settings.stack_file, settings.backend, settings.dry_run, features=settings.features,
-              marker=settings.marker, report_dir=settings.report_dir, allow_live=settings.allow_live)
+              marker=settings.marker, report_dir=settings.report_dir, allow_live=settings.allow_live,
+              backend_source=settings.backend_source)
     module = binding_module(list(settings.features), settings.report_dir / ".drill")
     workers = worker_count(settings)
     plugins: list[Any] = []
@@ -308,15 +315,30 @@ def run_drills(settings: RunSettings, console: Console) -> int:
         code = pytest.ExitCode.TESTS_FAILED  # xdist ends a -x run as "interrupted": it stopped on a failure
     from harness.report.model import journal_files
 
+    verdicts: dict[str, int] = {}
     if journal_files(settings.report_dir):
         from harness.report import write_reports
 
         files = write_reports(settings.report_dir)
+        verdicts = files.run.totals
         print_summary(files.run, console)
         console.print(f"report: {files.html} (also junit.xml, cucumber.json, postmortems/)")
     if code == 5:
         console.print("[yellow]no scenario matched the selection[/]")
-    return PYTEST_TO_EXIT.get(code, 1)
+    return exit_code(code, verdicts)
+
+
+def exit_code(pytest_code: int, verdicts: dict[str, int]) -> int:
+    """The documented exit code of a run: pytest's, except that a run `drill halt` stopped exits 4.
+
+    A halt is a safety stop, not a failed drill; but a scenario that failed for its own reasons
+    still makes the run exit 1 (a halt never hides a real failure).
+    """
+    if pytest_code == pytest.ExitCode.TESTS_FAILED and verdicts.get("halted") and not (
+        verdicts.get("failed") or verdicts.get("error")
+    ):
+        return EXIT_SAFETY
+    return PYTEST_TO_EXIT.get(pytest_code, 1)
 
 
 def _sweep(run_root: Path, console: Console) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from harness.clock import utc_now
 from harness.errors import DrillError, DrillHalted, FaultRevertedOutside, SafetyRefusal
-from harness.stack import StackDescription
+from harness.stack import MODES, StackDescription
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
@@ -101,6 +101,12 @@ class SafetyPolicy:
                 f"refusing to inject a fault into stack '{stack.name}': its mode (lab, paper or live) cannot be "
                 f"determined\n  expected: x-drill.mode in {stack.path}\n  observed: {mode.source}",
                 hint="declare it in the stack file, e.g. 'x-drill: {mode: {env: APP_MODE, default: lab}}'",
+            )
+        if mode.mode.strip().lower() not in MODES:  # "prod", "production", a typo: it may well be live
+            raise SafetyRefusal(
+                f"refusing to inject a fault into stack '{stack.name}': its mode {mode.mode!r} ({mode.source}) is "
+                f"none of {', '.join(MODES)}\n  expected: lab or paper\n  observed: mode={mode.mode!r}",
+                hint=f"set {stack.mode.env if stack.mode else 'the mode'}=lab (or paper) for a drill",
             )
         if not mode.is_live:
             return mode

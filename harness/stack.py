@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z]+)(?:\.([A-Za-z0-9_\-]+))?(?:\.([A-Za-z0-9_\-]+))?\s*\}\}")
 ROLES = ("app", "toxiproxy", "prometheus", "alertmanager")
+MODES = ("lab", "paper", "live")  # what x-drill.mode may say (harness.safety refuses anything else)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,8 @@ class _Reader:
             empty.key_lines = {}
             return empty
         if not isinstance(value, dict):
-            raise self.fail(parent, key, field_path, f"must be a mapping, got {type(value).__name__}", "")
+            raise self.fail(parent, key, field_path, f"must be a mapping, got {type(value).__name__}",
+                            f"write '{key}:' followed by indented 'name: value' lines")
         return value  # type: ignore[return-value]
 
     def string(self, parent: Any, key: str, field_path: str, default: str | None = None) -> str:
@@ -243,7 +245,8 @@ class _Reader:
         if value is None:
             raise self.fail(parent, None, field_path, "is missing", f"add '{key}: <text>'")
         if not isinstance(value, str) or not value:
-            raise self.fail(parent, key, field_path, f"must be a non-empty string, got {value!r}", "")
+            raise self.fail(parent, key, field_path, f"must be a non-empty string, got {value!r}",
+                            f"write '{key}: <text>'")
         return value
 
     def port(self, parent: Any, key: str, field_path: str) -> int:
@@ -259,7 +262,8 @@ class _Reader:
         if isinstance(value, str):
             return tuple(value.split())
         if not isinstance(value, list) or not value:
-            raise self.fail(parent, key, field_path, f"must be a non-empty list, got {value!r}", "")
+            raise self.fail(parent, key, field_path, f"must be a non-empty list, got {value!r}",
+                            f"write e.g. '{key}: [program, --option, value]'")
         return tuple(str(v) for v in value)
 
 
@@ -309,14 +313,18 @@ def _parse_stack(path: Path, text: str) -> StackDescription:
         ) from exc
     r = _Reader(path)
     if not isinstance(doc, dict):
-        raise StackFileError("must be a Compose mapping with 'services:'", location=str(path))
+        raise StackFileError(
+            f"must be a Compose mapping with 'services:', got {type(doc).__name__}", location=str(path),
+            hint="a stack file is a docker-compose.yml with x-drill fields (see docs/stack-contract.md)",
+        )
     top = r.mapping(doc, "x-drill", "x-drill")
     services_node = r.mapping(doc, "services", "services")
     services: dict[str, ServiceSpec] = {}
     for name, svc in services_node.items():
         fp = f"services.{name}"
         if not isinstance(svc, dict):
-            raise r.fail(services_node, name, fp, "must be a mapping", "")
+            raise r.fail(services_node, name, fp, "must be a mapping",
+                         f"write '{name}:' with an indented x-drill: mapping")
         services[name] = _service(r, name, svc, fp)
     for spec in services.values():
         for dep in spec.depends_on:
@@ -331,7 +339,8 @@ def _parse_stack(path: Path, text: str) -> StackDescription:
     for lname, link in links_node.items():
         fp = f"x-drill.links.{lname}"
         if not isinstance(link, dict):
-            raise r.fail(links_node, lname, fp, "must be a mapping {from, to, port}", "")
+            raise r.fail(links_node, lname, fp, "must be a mapping {from, to, port}",
+                         f"write e.g. '{lname}: {{from: engine, to: broker, port: order}}'")
         source = r.string(link, "from", f"{fp}.from")
         target = r.string(link, "to", f"{fp}.to")
         port = r.string(link, "port", f"{fp}.port")
@@ -356,18 +365,23 @@ def _parse_stack(path: Path, text: str) -> StackDescription:
         links[lname] = LinkSpec(lname, source, target, port, listen, getattr(link, "line", 0))
     workdir_service = r.string(top, "workdir", "x-drill.workdir")
     if workdir_service not in services:
-        raise r.fail(top, "workdir", "x-drill.workdir", f"unknown service '{workdir_service}'", "")
+        raise r.fail(top, "workdir", "x-drill.workdir", f"unknown service '{workdir_service}'",
+                     f"use one of: {', '.join(sorted(services))}")
     operator = None
     if "operator" in top:
         op = r.mapping(top, "operator", "x-drill.operator")
         op_service = r.string(op, "service", "x-drill.operator.service")
         if op_service not in services:
-            raise r.fail(op, "service", "x-drill.operator.service", f"unknown service '{op_service}'", "")
+            raise r.fail(op, "service", "x-drill.operator.service", f"unknown service '{op_service}'",
+                         f"use one of: {', '.join(sorted(services))}")
         operator = OperatorSpec(op_service, r.str_list(op, "command", "x-drill.operator.command"))
     mode = None
     if "mode" in top:
         m = r.mapping(top, "mode", "x-drill.mode")
         mode = ModeSpec(r.string(m, "env", "x-drill.mode.env"), r.string(m, "default", "x-drill.mode.default", "lab"))
+        if mode.default.strip().lower() not in MODES:
+            raise r.fail(m, "default", "x-drill.mode.default", f"unknown mode {mode.default!r}",
+                         f"use one of: {', '.join(MODES)} (a live default is refused unless --allow-live)")
     runbook = None
     if "runbook" in top:
         runbook = (path.parent / r.string(top, "runbook", "x-drill.runbook")).resolve()
@@ -380,6 +394,7 @@ def _parse_stack(path: Path, text: str) -> StackDescription:
 
         attach, services = parse_attach(r, top, services_node, services, links)
     check_ports_and_links(path, services, links)
+    check_dependency_cycles(path, services)
     return StackDescription(
         name=r.string(top, "name", "x-drill.name"),
         path=path,
@@ -424,6 +439,28 @@ def check_ports_and_links(path: Path, services: Mapping[str, ServiceSpec], links
                     hint="give each link its own listen_port",
                 )
             listening[link.listen_port] = link.name
+
+
+def check_dependency_cycles(path: Path, services: Mapping[str, ServiceSpec]) -> None:
+    """A ``depends_on`` cycle can never start: reject it with the line of the service that closes it."""
+    done: set[str] = set()
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in chain:
+            cycle = chain[chain.index(name):]
+            raise StackFileError(
+                f"services.{cycle[-1]}.depends_on: cycle {' -> '.join((*cycle, name))}",
+                location=f"{path}:{services[cycle[-1]].line}",
+                hint="a service cannot (indirectly) depend on itself; remove one depends_on entry of the cycle",
+            )
+        for dep in services[name].depends_on:
+            visit(dep, (*chain, name))
+        done.add(name)
+
+    for name in services:
+        visit(name, ())
 
 
 def _service(r: _Reader, name: str, svc: dict[str, Any], fp: str) -> ServiceSpec:

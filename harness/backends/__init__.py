@@ -96,10 +96,15 @@ def attach_backend(run_dir: Path) -> Backend:
     path = run_dir / STATE_FILE
     try:
         kind = json.loads(path.read_text(encoding="utf-8")).get("backend", "process")
-    except FileNotFoundError:
-        raise BackendError(f"no stack was started in {run_dir} ({STATE_FILE} missing)") from None
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise BackendError(f"{path}: corrupt stack state: {exc}") from exc
+    except FileNotFoundError:  # the directory a person named holds no stack: their input (exit 2)
+        raise InputError(f"no stack was started in {run_dir} ({STATE_FILE} missing)",
+                         hint="check --run-dir: `drill stack up` prints the run directory it started") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"corrupt stack state: {exc.msg}", location=f"{path}:{exc.lineno}",
+                         hint="the stack was started by hand? stop its processes, remove the file and start again "
+                         "(`drill stack up`)") from exc
+    except AttributeError as exc:
+        raise InputError("corrupt stack state: not a JSON object", location=str(path)) from exc
     if kind == "docker":
         from harness.backends.docker import DockerBackend
 

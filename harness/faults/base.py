@@ -205,8 +205,9 @@ class Fault(abc.ABC):
         module = record.get("module")
         fault_cls = fault_class(kind, module if isinstance(module, str) else None)
         if fault_cls is None:
+            where = f" (its module '{module}' registers no such kind)" if isinstance(module, str) else ""
             raise FaultError(
-                f"ledger record {fault_id}: unknown fault kind {kind!r}",
+                f"ledger record {fault_id}: unknown fault kind {kind!r}{where}",
                 hint=f"known kinds: {', '.join(sorted(FAULTS))}; a team's own fault class must be decorated with "
                 "@register_fault and importable (its module is named in the record)",
             )

@@ -20,6 +20,8 @@ from harness.cli_shared import (
     rel,
     stack_file_option,
 )
+from harness.errors import RunbookError
+from harness.project import current_project
 
 if TYPE_CHECKING:
     from harness.runbook.parser import Runbook
@@ -83,11 +85,18 @@ def coverage_command(paths: tuple[Path, ...], runbook_file: Path | None, report_
     from harness.runbook.coverage import journals
     from harness.runbook.parser import parse_runbook
 
+    if runbook_file is None and stack_file is None:
+        runbook_file = current_project().runbook  # the drill project's `runbook` comes before the stack file's
     if runbook_file is None:
         _, runbook_file = _stack_runbook(stack_file)
     if runbook_file is None:
         raise click.UsageError("no runbook: pass --runbook FILE or set x-drill.runbook in the stack description")
     runbook: Runbook = parse_runbook(runbook_file)
+    if not any(s.steps for s in runbook.sections):
+        raise RunbookError(
+            f"no section with steps ({len(runbook.sections)} heading(s)): nothing for drills to cover",
+            location=str(runbook_file), hint="`drill lint --runbook` shows what the runbook lacks",
+        )
     if report_dir is not None:
         found = [report_dir / "journal.json"] if (report_dir / "journal.json").is_file() else []
         if not found:

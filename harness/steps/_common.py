@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.backends.base import Backend
+from harness.errors import StackFileError
 
 
 def service_called(backend: Backend, title: str) -> str:
@@ -12,7 +13,15 @@ def service_called(backend: Backend, title: str) -> str:
 
 def role_url(backend: Backend, role: str) -> str:
     """Base URL of the stack's service with ``role`` (prometheus, alertmanager)."""
-    spec = backend.stack.services_with_role(role)[0]
+    found = backend.stack.services_with_role(role)
+    if not found:
+        raise StackFileError(
+            f"this step reads {role}, but stack '{backend.stack.name}' has no service with x-drill.role: {role}",
+            location=str(backend.stack.path),
+            hint=f"add the {role} service to the stack (see docs/stack-contract.md), or drill it with steps "
+            f"that do not need {role}",
+        )
+    spec = found[0]
     return backend.endpoint(spec.name, next(iter(spec.ports))).url
 
 

@@ -1,8 +1,10 @@
 """`drill cleanup` and `drill halt` from another process while a drill is live (issue 11, "Done means").
 
-Cleanup must leave the live run alone (its fault stays in place, its ledger gets no line from
-cleanup); halt must stop it cleanly: the scenario in progress and every one still to come are
-reported "halted" with the reason, the later ones inject nothing, and nothing of the run is left.
+The live run is a real `drill run` of a drill project of its own. Cleanup must leave it alone (its
+fault stays in place, its ledger gets no line from cleanup); halt must stop it cleanly: the scenario
+in progress and every one still to come are reported "halted" with the reason, the later ones
+inject nothing, and nothing of the run is left. Its progress lines say "halted" (never "failed")
+and it exits 4, the README's code for a run refused or stopped for safety.
 """
 
 from __future__ import annotations
@@ -53,17 +55,14 @@ def _injected_ledger(runs: Path) -> Path | None:
 
 
 def test_cleanup_leaves_a_live_run_alone_and_halt_stops_it_reported_halted(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["harness.steps.library"]\n')
-    (tmp_path / "held.feature").write_text(FEATURE)
-    (tmp_path / "test_held.py").write_text("from pytest_bdd import scenarios\nscenarios('.')\n")
-    (tmp_path / "pytest.ini").write_text("[pytest]\nbdd_features_base_dir = .\n")
-    runs, report = tmp_path / "runs", tmp_path / "report"
+    (tmp_path / "features").mkdir()
+    (tmp_path / "features" / "held.feature").write_text(FEATURE)
+    (tmp_path / "drill.toml").write_text(f'stack = "{ROOT / "docker-compose.yml"}"\n')  # a drill project of its own
+    report = tmp_path / "runs" / "report-live"  # where `drill run` puts it by default: cleanup and halt look there
+    runs = report / "runs"
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
-         "-c", str(tmp_path / "pytest.ini"), "--stack-file", str(ROOT / "docker-compose.yml"),
-         "--run-dir", str(runs), "--drill-report", str(report)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=dict(os.environ, DRILL_TOOLS_DIR=str(ROOT / ".tools" / "bin")),  # tmp_path is no checkout
+        [DRILL, "run", "--report", str(report)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env=dict(os.environ, DRILL_TOOLS_DIR=str(ROOT / ".tools" / "bin")),  # tmp_path is no checkout
     )  # fmt: skip
     try:
         def injected() -> Path | None:
@@ -95,6 +94,12 @@ def test_cleanup_leaves_a_live_run_alone_and_halt_stops_it_reported_halted(tmp_p
         if run.poll() is None:
             run.kill()
             run.wait()
+    assert run.returncode == 4, out  # README: 4 refused for safety, halted by `drill halt`
+    progress = " ".join(out.split())
+    assert "■ halted The broker link is down while the drill waits" in progress, out
+    assert "■ halted A later scenario of the same run" in progress, out
+    assert "✘ failed" not in progress and "market open" in progress, out
+    assert "2 halted" in progress, out
     journal = json.loads((report / "journal.json").read_text())
     statuses = [(s["scenario"], s["status"]) for s in journal["scenarios"]]
     assert statuses == [

@@ -103,3 +103,39 @@ def test_look_alike_letters_in_a_quoted_string_are_flagged() -> None:
     assert invisible_or_confusable('the engine log shows "Kill switch activated"') == []
     assert invisible_or_confusable('price "12 €" in "Zürich"') == []  # non-ASCII is fine when nothing is mixed
 
+
+
+REFERENCES = """@p0
+Feature: Steps that name what a stack has or lacks
+  @q1
+  Scenario: A link the stack lacks
+    Given the trading stack is running in lab mode
+    When the brokr link goes down
+
+  @q2
+  Scenario Outline: A service, twice
+    When the <service> crashes
+
+    Examples:
+      | service       |
+      | trading engin |
+      | trading engin |
+"""
+
+
+def test_references_are_checked_against_the_stack_once_and_only_in_selected_scenarios(
+    defs, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    from harness.catalog import reference_problems
+    from harness.stack import load_stack
+
+    feature = tmp_path / "refs.feature"
+    feature.write_text(REFERENCES)
+    stack = load_stack(ROOT / "docker-compose.yml")
+    everything = reference_problems([feature], stack, defs)
+    assert [p.location for p in everything] == [f"{feature}:6", f"{feature}:10"]  # the Outline's rows: once
+    assert "no link 'brokr' in stack 'mockstack'" in everything[0].message
+    assert "no service called 'trading engin'" in everything[1].message
+    q2 = reference_problems([feature], stack, defs, marker="q2 and not p3")
+    assert [p.location for p in q2] == [f"{feature}:10"]
+    assert reference_problems([ROOT / "features"], stack, defs) == []  # the project's own drills name real things

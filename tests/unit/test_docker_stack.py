@@ -11,7 +11,7 @@ import yaml
 
 from harness.backends import BACKENDS, attach_backend
 from harness.backends.docker import DockerBackend, _env_name, _interpolate
-from harness.errors import BackendError
+from harness.errors import InputError
 from harness.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,5 +72,5 @@ def test_attach_dispatches_on_the_backend_named_in_stack_json(tmp_path: Path) ->
     assert b.project == "drill-abc" and b.endpoint("toxiproxy", "api").address == "127.0.0.1:1234"
     assert b.link("broker").listen == "toxiproxy:8666"
     assert b.orphaned  # its owner pid does not exist
-    with pytest.raises(BackendError, match="missing"):
+    with pytest.raises(InputError, match="missing"):  # a --run-dir naming no stack is bad input (exit 2)
         attach_backend(tmp_path / "nope")

@@ -129,3 +129,24 @@ def test_a_durations_file_that_cannot_be_read_orders_nothing(tmp_path: Path) -> 
     assert load_durations(tmp_path / "bad.json") == {}
     (tmp_path / "ok.json").write_text('{"a.feature": {"x": 2, "y": "n/a"}, "b.feature": []}')
     assert load_durations(tmp_path / "ok.json") == {("a.feature", "x"): 2.0}
+
+
+@pytest.mark.parametrize(
+    ("pytest_code", "verdicts", "expected"),
+    [
+        (1, {"halted": 2}, 4),  # `drill halt` stopped the run: a safety stop (README), not a failed drill
+        (1, {"passed": 1, "halted": 1}, 4),
+        (1, {"halted": 1, "failed": 1}, 1),  # a halt never hides a drill that failed on its own
+        (1, {"halted": 1, "error": 1}, 1),
+        (1, {"failed": 1}, 1),
+        (0, {"passed": 3}, 0),
+        (2, {"halted": 1}, 130),  # interrupted stays interrupted
+        (5, {}, 5),
+    ],
+)
+def test_a_halted_run_exits_4_unless_a_drill_failed_for_its_own_reasons(
+    pytest_code: int, verdicts: dict[str, int], expected: int
+) -> None:
+    from harness.runner import exit_code
+
+    assert exit_code(pytest_code, verdicts) == expected
