@@ -291,8 +291,21 @@ class TradingTruth:
                 doc = list(self._read_records(reading))
             else:
                 doc = self._at(reading, self._document(reading), reading.pointer)
+        where = reading.describe() if reading is not None else "the adapter class"
+        label = name.replace("venue_", "venue.")
         if isinstance(doc, dict):
-            return {str(k): float(v) for k, v in doc.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            held: dict[str, float] = {}
+            for symbol, value in doc.items():
+                quantity = _quantity(value)
+                if quantity is None:  # never dropped quietly: a wrong pointer must not read as "flat"
+                    raise ReadingUnavailable(
+                        f"x-drill.trading.{label} ({where}): expected symbol -> quantity, observed "
+                        f"{symbol!r}: {_shape(value)}",
+                        hint="point 'pointer' at an object of numbers, or at a list of records with "
+                        "'fields: {symbol, qty}'",
+                    )
+                held[str(symbol)] = quantity
+            return held
         if isinstance(doc, list):
             sym, qty = reading_fields.get("symbol", "symbol"), reading_fields.get("qty", "qty")
             out: dict[str, float] = {}
@@ -301,9 +314,8 @@ class TradingTruth:
                 if rec is not None and rec.get(sym) is not None:
                     out[str(rec.get(sym))] = out.get(str(rec.get(sym)), 0.0) + _number(rec.get(qty))
             return out
-        where = reading.describe() if reading is not None else "the adapter class"
         raise ReadingUnavailable(
-            f"x-drill.trading.{name.replace('venue_', 'venue.')} ({where}): expected an object symbol -> quantity "
+            f"x-drill.trading.{label} ({where}): expected an object symbol -> quantity "
             f"or a list of records, observed {_shape(doc)}",
             hint="point 'pointer' at the positions (and name 'fields: {symbol, qty}' for a list)",
         )
@@ -475,6 +487,20 @@ def _opt_str(value: Any) -> str | None:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _quantity(value: Any) -> float | None:
+    """A position quantity: a JSON number or a numeric string (venues send decimals as text); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _number(value: Any) -> float:

@@ -342,3 +342,13 @@ def test_an_http_command_refused_by_the_server_is_a_non_zero_exit(tmp_path: Path
                             last_command=None)
     result = run_stack_command(drill, "reload_trade", id="1")
     assert result is not None and result.exit_code == 401 and result.stderr == "HTTP 401"
+
+
+def test_positions_as_an_object_take_numbers_and_numeric_text_and_refuse_anything_else(tmp_path: Path) -> None:
+    truth = truth_for(tmp_path, "positions: {file: p.json, pointer: /held}")
+    path = truth.backend.workdir / "p.json"
+    path.write_text(json.dumps({"held": {"A": 2, "B": "0.5"}}))
+    assert truth.positions() == {"A": 2.0, "B": 0.5}
+    path.write_text(json.dumps({"held": {"USDT": {"free": "10", "locked": "0"}}}))
+    with pytest.raises(ReadingUnavailable, match=r"expected symbol -> quantity, observed 'USDT': an object"):
+        truth.positions()
