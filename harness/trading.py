@@ -390,7 +390,12 @@ class TradingTruth:
                 raise ReadingUnavailable(f"{what}: cannot read {path}: {exc.strerror}") from exc
         if isinstance(source, HttpSource):
             url = self.url_of(source)
-            reply = http_get(url, timeout=5.0, session=self.session_for(source, what))
+            session = self.session_for(source, what)
+            try:
+                reply = http_get(url, timeout=5.0, session=session)
+            finally:
+                if session is not None:
+                    session.close()
             if not isinstance(reply, HttpReply):
                 raise ReadingUnavailable(f"{what}: {reply.observed}",
                                          hint="is the service running and is the address right?")
@@ -541,6 +546,8 @@ def run_stack_command(drill: Any, name: str, *, timeout: float = 60.0, **values:
         raise WaitTimeout(f"{what}: {command.method} {url} did not answer within {timeout:g}s") from None
     except requests.RequestException as exc:
         code, text, stderr = 1, "", Unreachable(url, f"{type(exc).__name__}: {exc}").observed
+    finally:
+        session.close()
     duration = datetime.now().timestamp() - started
     result = CommandResult((command.method, url), code, text, stderr, duration)
     drill.timeline.record(EventKind.STEP_ENDED, label, exit_code=code, duration_s=round(duration, 3))

@@ -352,3 +352,12 @@ def test_positions_as_an_object_take_numbers_and_numeric_text_and_refuse_anythin
     path.write_text(json.dumps({"held": {"USDT": {"free": "10", "locked": "0"}}}))
     with pytest.raises(ReadingUnavailable, match=r"expected symbol -> quantity, observed 'USDT': an object"):
         truth.positions()
+
+
+def test_an_http_command_to_nothing_is_exit_1_naming_the_address(tmp_path: Path) -> None:
+    truth = truth_for(tmp_path, "commands: {reload_trade: {url: 'http://127.0.0.1:1/reload/{id}'}}")
+    drill = SimpleNamespace(backend=truth.backend, trading=truth, timeline=Timeline(), dry_run=None,
+                            last_command=None)
+    result = run_stack_command(drill, "reload_trade", id="1")
+    assert result is not None and result.exit_code == 1
+    assert "unreachable: http://127.0.0.1:1/reload/1" in result.stderr
