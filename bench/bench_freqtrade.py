@@ -11,6 +11,12 @@ backend, waits for the bot's first trade, then for each fault prints one line:
   specific observable (first venue request after the fault, last_process fresh, trade reconciled...);
 * facts checked on the way (orders lost/duplicated, requests during a ban, ...).
 
+With ``--drills`` it instead runs both drill projects, Freqtrade's (``examples/freqtrade``) and the
+mock stack's equivalent features, and prints each fault's MTTD and RTO as the harness measured
+them (from each run's ``journal.json``) side by side; ``--journals FT_REPORT MOCK_REPORT`` prints the
+same table from two existing report directories:
+    flock /tmp/drill-heavy.lock .venv/bin/python bench/bench_freqtrade.py --drills
+
 Every figure is measured from real processes on 127.0.0.1; nothing is asserted here.
 """
 
@@ -20,6 +26,8 @@ import argparse
 import base64
 import json
 import re
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -33,7 +41,18 @@ from harness.backends.process import ProcessBackend
 from harness.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[1]
-STACK_FILE = ROOT / "examples" / "freqtrade" / "docker-compose.yml"
+EXAMPLE = ROOT / "examples" / "freqtrade"
+STACK_FILE = EXAMPLE / "docker-compose.yml"
+DRILL = Path(sys.executable).parent / "drill"
+# fault: (Freqtrade drill scenario, name fragment), (the mock stack's equivalent feature, name fragment)
+EQUIVALENTS: tuple[tuple[str, str, str, str], ...] = (
+    ("venue down", "refuses connections", "broker_connection.feature", "link goes down"),
+    ("venue hangs", "stops answering; the stale loop", "broker_connection.feature", "link stops answering; after 3"),
+    ("lost ack / unknown fill", "reply is lost", "unexpected_position.feature", "position without"),
+    ("418 ban / rejects", "bans Freqtrade with 418", "latency_and_rejections.feature", "rejects more than"),
+    ("kill -9 mid-trade", "killed with -9", "full_outage.feature", "alone is killed"),
+    ("kill switch", "stopentry stops new entries", "kill_switch.feature", "market crash"),
+)
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"drill:drill").decode()}
 FAULTS = ("venue_down", "hang", "ban_418", "lost_ack", "kill_9", "stopentry")
 T = TypeVar("T")
@@ -302,11 +321,63 @@ class Bench:
         )
 
 
+def journal_figures(report: Path) -> dict[str, tuple[str, float | None, float | None]]:
+    """scenario name -> (status, MTTD, RTO) from a drill report's journal.json."""
+    journal = json.loads((report / "journal.json").read_text(encoding="utf-8"))
+    out: dict[str, tuple[str, float | None, float | None]] = {}
+    for scenario in journal["scenarios"]:
+        values = {m["name"]: m["value_s"] for m in scenario["measurements"]}
+        out[scenario["scenario"]] = (scenario["status"], values.get("MTTD"), values.get("RTO"))
+    return out
+
+
+def run_drills(workdir: Path, report: Path, features: list[str]) -> float:
+    """``drill run`` in ``workdir`` (wall seconds); its figures are read from the report afterwards."""
+    t0 = time.monotonic()
+    subprocess.run([str(DRILL), "run", *features, "--report", str(report)], cwd=workdir, check=False,
+                   stdout=subprocess.DEVNULL)
+    return time.monotonic() - t0
+
+
+def print_comparison(ft_report: Path, mock_report: Path) -> None:
+    ft, mock = journal_figures(ft_report), journal_figures(mock_report)
+
+    def pick(table: dict[str, tuple[str, float | None, float | None]], fragment: str) -> tuple[str, str, str, str]:
+        for name, (status, mttd, rto) in table.items():
+            if fragment in name:
+                return (name[:44], status, f"{mttd:.1f}" if mttd is not None else "-",
+                        f"{rto:.1f}" if rto is not None else "-")
+        return ("(not run)", "-", "-", "-")
+
+    print(f"{'fault':<24} {'Freqtrade MTTD':>14} {'RTO':>6}  {'mock MTTD':>9} {'RTO':>6}  mock scenario")
+    for fault, ft_name, _, mock_name in EQUIVALENTS:
+        _, ft_status, ft_mttd, ft_rto = pick(ft, ft_name)
+        mock_scenario, mock_status, mock_mttd, mock_rto = pick(mock, mock_name)
+        flag = "" if ft_status == mock_status == "passed" else f"  [freqtrade {ft_status}, mock {mock_status}]"
+        print(f"{fault:<24} {ft_mttd:>14} {ft_rto:>6}  {mock_mttd:>9} {mock_rto:>6}  {mock_scenario}{flag}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated subset of {', '.join(FAULTS)}")
     parser.add_argument("--run-dir", type=Path, help="keep the run here (default: a temporary directory)")
+    parser.add_argument("--drills", action="store_true",
+                        help="run both drill projects and print MTTD/RTO per fault side by side")
+    parser.add_argument("--journals", nargs=2, type=Path, metavar=("FT_REPORT", "MOCK_REPORT"),
+                        help="print the side-by-side table from two existing drill report directories")
     args = parser.parse_args()
+    if args.journals:
+        print_comparison(*args.journals)
+        return
+    if args.drills:
+        with tempfile.TemporaryDirectory(prefix="bench-drills-") as tmp:
+            ft_wall = run_drills(EXAMPLE, Path(tmp) / "freqtrade", [])
+            mock_features = sorted({f"features/{feature}" for _, _, feature, _ in EQUIVALENTS})
+            mock_wall = run_drills(ROOT, Path(tmp) / "mock", mock_features)
+            print(f"drill run wall time: Freqtrade {ft_wall:.0f}s (6 scenarios), mock stack {mock_wall:.0f}s "
+                  f"({', '.join(Path(f).stem for f in mock_features)})", flush=True)
+            print_comparison(Path(tmp) / "freqtrade", Path(tmp) / "mock")
+        return
     chosen = [f for f in args.faults.split(",") if f]
     unknown = [f for f in chosen if f not in FAULTS]
     if unknown:

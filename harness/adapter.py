@@ -35,17 +35,34 @@ operator command line that prints JSON) or, for journals, ``csv`` (a glob). ``po
 positions) name their ``fields``. A reading the stack does not declare is answered by the
 ``adapter`` class's method of the same name, if it has one; otherwise a step that needs it fails
 naming the field to add. How readings are *made* is in :mod:`harness.trading`.
+
+Beyond one plain source, a reading may:
+
+* log in: ``auth: {basic: {user: u, password: {env: VAR}}}`` or ``auth: {bearer: {env: VAR}}`` on an
+  ``http``/``url`` source (a value is literal text or ``{env: NAME}``, read when the request is made);
+* flatten records nested in records: a pointer segment ``*`` stands for every element of a list (or
+  value of an object), so ``/trades/*/orders/*`` yields each order of each trade; a field written
+  ``../name`` is read from the record one ``*`` up (``../../name`` two up);
+* combine sources: ``sources: [{http: ..., pointer: ...}, {url: ..., pointer: ...}]`` (record readings
+  only): the records of every source, in order, read with the reading's one ``fields``.
+
+An operator command is a shell template (``"engine-ctl reconcile"``) or an HTTP call:
+``{method: POST, http: {service, port, path} | url: ..., auth: ..., body: {...}}``, with
+``{placeholders}`` filled in the path/URL (URL-quoted) and in the body's strings.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import quote
 
-from harness.errors import StackFileError
+from harness.errors import InputError, StackFileError
 
 #: Log lines a step looks for in the engine's log, by meaning.
 MARKERS: Mapping[str, str] = {
@@ -68,6 +85,7 @@ COMMANDS: Mapping[str, str] = {
     "accept_venue_positions": "accept the venue's positions as the truth ({approver})",
     "order_duplicates": "exit 0 when no order key appears twice, 1 otherwise",
     "promote": "promote the engine to another mode ({target}); refused with a non-zero exit when not allowed",
+    "reload_trade": "re-read one of the engine's trades/orders ({id}) from the venue so the engine's record matches it",
 }
 #: Admin endpoints the fault kinds of :mod:`harness.faults.trading` and :mod:`harness.faults.data` call.
 FAULT_ENDPOINTS: Mapping[str, str] = {
@@ -86,6 +104,49 @@ TRADING_KEYS = (
 )
 
 
+WILDCARD = "*"  # a pointer segment standing for every element of a list / value of an object
+PARENT = "../"  # a field name prefix: read the field from the record one wildcard up
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential: literal text in the stack file, or the name of an environment variable."""
+
+    value: str | None = None
+    env: str | None = None
+
+    def resolve(self, what: str) -> str:
+        if self.env is None:
+            return self.value or ""
+        found = os.environ.get(self.env)
+        if found is None:
+            raise InputError(
+                f"{what}: the environment variable {self.env} is not set",
+                hint=f"export {self.env}=... before the drill (the stack file reads the credential from it)",
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class HttpAuth:
+    """HTTP authentication of a reading or an HTTP command: ``basic`` (user, password) or ``bearer`` (token)."""
+
+    scheme: str  # "basic" | "bearer"
+    secret: Secret  # the password or the token
+    user: Secret | None = None
+
+    def requests_auth(self, what: str) -> tuple[str, str] | None:
+        """``(user, password)`` for basic auth, None for bearer (see :meth:`headers`)."""
+        if self.scheme != "basic" or self.user is None:
+            return None
+        return self.user.resolve(what), self.secret.resolve(what)
+
+    def headers(self, what: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret.resolve(what)}"} if self.scheme == "bearer" else {}
+
+
 @dataclass(frozen=True)
 class FileSource:
     path: str  # relative to the engine's working directory, or absolute; a glob for csv
@@ -100,9 +161,11 @@ class HttpSource:
     port: str | None
     path: str
     url: str | None = None  # ... or a fixed URL (attach to a team's environment)
+    auth: HttpAuth | None = None
 
-    def describe(self) -> str:
-        return f"GET {self.url}" if self.url else f"GET {self.service}:{self.port}{self.path}"
+    def describe(self, method: str = "GET") -> str:
+        login = f" (as {self.auth.scheme})" if self.auth else ""
+        return (f"{method} {self.url}" if self.url else f"{method} {self.service}:{self.port}{self.path}") + login
 
 
 @dataclass(frozen=True)
@@ -117,20 +180,83 @@ Source = FileSource | HttpSource | CommandSource
 
 
 @dataclass(frozen=True)
+class Part:
+    """One source of a reading and the JSON pointer into its document (``*`` segments: every element)."""
+
+    source: Source
+    pointer: str
+    where: str
+
+    @property
+    def wildcards(self) -> int:
+        return self.pointer.split("/")[1:].count(WILDCARD) if self.pointer else 0
+
+    def describe(self) -> str:
+        return self.source.describe() + (f" at {self.pointer}" if self.pointer else "")
+
+
+@dataclass(frozen=True)
 class Reading:
-    """One declared reading: a source, a JSON pointer into it, and (for records) field names."""
+    """One declared reading: its source(s), a JSON pointer into each, and (for records) field names."""
 
     name: str  # x-drill.trading.<name>: for messages
-    source: Source
+    parts: tuple[Part, ...]  # one source, or several whose records are combined (``sources:``)
     where: str  # file:line of the declaration
-    pointer: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
     csv: bool = False
     reason: str | None = None  # kill_switch: pointer of the reason text
     equals: Any = None  # kill_switch: "active" when the value equals this (default: the value is true)
 
+    @property
+    def source(self) -> Source:
+        return self.parts[0].source
+
+    @property
+    def pointer(self) -> str:
+        return self.parts[0].pointer
+
     def describe(self) -> str:
-        return self.source.describe() + (f" at {self.pointer}" if self.pointer else "")
+        return " + ".join(p.describe() for p in self.parts)
+
+
+@dataclass(frozen=True)
+class HttpCommand:
+    """An operator command that is an HTTP call: method, address (a template), login, JSON body template."""
+
+    name: str
+    method: str
+    target: HttpSource  # path / url may hold {placeholders}
+    where: str
+    body: Any = None  # JSON; {placeholders} are filled in its strings
+
+    def describe(self) -> str:
+        return self.target.describe(self.method)
+
+    def filled(self, **values: str) -> tuple[HttpSource, Any]:
+        """The address (placeholders URL-quoted) and the body (placeholders in strings) for ``values``."""
+        try:
+            path = self.target.path.format(**{k: quote(v, safe="") for k, v in values.items()})
+            url = (self.target.url.format(**{k: quote(v, safe="") for k, v in values.items()})
+                   if self.target.url else None)
+            body = _fill(self.body, values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise StackFileError(
+                f"x-drill.trading.commands.{self.name}: cannot fill in {self.describe()!r} "
+                f"({type(exc).__name__}: {exc})",
+                location=self.where,
+                hint=f"the placeholders this command may use: {', '.join('{' + k + '}' for k in values) or 'none'}",
+            ) from None
+        return HttpSource(self.target.service, self.target.port, path, url=url, auth=self.target.auth), body
+
+
+def _fill(template: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(template, str):
+        return template.format(**values)
+    if isinstance(template, list):
+        return [_fill(v, values) for v in template]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    return template
 
 
 @dataclass(frozen=True)
@@ -159,6 +285,19 @@ class TradingSpec:
     commands: Mapping[str, str] = field(default_factory=dict)
     faults: Mapping[str, Endpoint] = field(default_factory=dict)
     adapter: str | None = None  # "package.module:Class"
+    http_commands: Mapping[str, HttpCommand] = field(default_factory=dict)  # commands that are HTTP calls
+
+    def is_http_command(self, name: str) -> bool:
+        return name in self.http_commands
+
+    def http_command(self, name: str) -> HttpCommand:
+        if name not in self.http_commands:
+            self.command(name)  # not declared at all: the usual "add it" error
+            raise StackFileError(
+                f"x-drill.trading.commands.{name} is a shell command, not an HTTP call",
+                location=self.where, hint="run it as an operator command line",
+            )
+        return self.http_commands[name]
 
     def marker(self, name: str) -> str:
         return self._need(self.markers, "markers", name, MARKERS)
@@ -167,6 +306,13 @@ class TradingSpec:
         return self._need(self.metrics, "metrics", name, METRICS)
 
     def command(self, name: str) -> str:
+        if name in self.http_commands:
+            raise StackFileError(
+                f"x-drill.trading.commands.{name} is an HTTP call ({self.http_commands[name].describe()}), "
+                "not a command line",
+                location=self.http_commands[name].where,
+                hint="run it with harness.trading.run_stack_command(drill, name, ...)",
+            )
         return self._need(self.commands, "commands", name, COMMANDS)
 
     def command_line(self, name: str, **values: str) -> str:
@@ -239,6 +385,7 @@ def parse_trading(
         if ":" not in adapter:
             raise r.fail(node, "adapter", f"{fp}.adapter", f"must be 'package.module:Class', got {adapter!r}",
                          "name the module and the class, e.g. team_drills.truth:FixDropCopy")
+    shell_commands, http_commands = _commands(r, node, fp, services)
     return TradingSpec(
         engine=engine,
         where=r.where(node),
@@ -253,9 +400,10 @@ def parse_trading(
                                  fields_required=False),
         markers=_table(r, node, "markers", fp, MARKERS),
         metrics=_table(r, node, "metrics", fp, METRICS),
-        commands=_table(r, node, "commands", fp, COMMANDS),
+        commands=shell_commands,
         faults=_endpoints(r, node, fp, services),
         adapter=adapter,
+        http_commands=http_commands,
     )
 
 
@@ -312,6 +460,142 @@ def _path(r: FieldReader, node: Any, fp: str) -> str:
     return path
 
 
+def _commands(
+    r: FieldReader, node: Any, fp: str, services: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, HttpCommand]]:
+    """``commands``: each a shell template (a string) or an HTTP call (a mapping)."""
+    table = r.mapping(node, "commands", f"{fp}.commands", required=False)
+    shell: dict[str, str] = {}
+    http: dict[str, HttpCommand] = {}
+    for name in table:
+        cfp = f"{fp}.commands.{name}"
+        if name not in COMMANDS:
+            listed = "; ".join(f"{k}: {v}" for k, v in COMMANDS.items())
+            raise r.fail(table, name, cfp, "unknown name", f"names known here: {listed}")
+        if not isinstance(table.get(name), dict):
+            shell[str(name)] = r.string(table, name, cfp)
+            continue
+        cmd = r.mapping(table, name, cfp)
+        _only(r, cmd, cfp, ("method", "http", "url", "auth", "body"))
+        method = r.string(cmd, "method", f"{cfp}.method", "POST").upper()
+        if method not in HTTP_METHODS:
+            raise r.fail(cmd, "method", f"{cfp}.method", f"unknown HTTP method {method!r}",
+                         f"use one of: {', '.join(HTTP_METHODS)}")
+        body = cmd.get("body")
+        if body is not None and not isinstance(body, dict | list):
+            raise r.fail(cmd, "body", f"{cfp}.body", f"must be a JSON object or list, got {type(body).__name__}",
+                         "write e.g. 'body: {tradeid: \"{id}\"}'")
+        target = _http_target(r, cmd, cfp, services, kinds=("http", "url"))
+        if target is None:
+            raise r.fail(cmd, None, cfp, "an HTTP command needs 'http: {service, port, path}' or 'url:'",
+                         "e.g. '{method: POST, http: {service: engine, port: http, path: /api/reload/{id}}}'")
+        http[str(name)] = HttpCommand(str(name), method, target, r.where(cmd), _plain(body))
+    return shell, http
+
+
+def _plain(value: Any) -> Any:
+    """The loader's line-aware containers as plain JSON values (a body is sent as JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _secret(r: FieldReader, parent: Any, key: str, fp: str) -> Secret:
+    value = parent.get(key)
+    if isinstance(value, str) and value:
+        return Secret(value=value)
+    if isinstance(value, dict):
+        _only(r, value, fp, ("env",))
+        name = r.string(value, "env", f"{fp}.env")
+        if not _ENV_NAME.match(name):
+            raise r.fail(value, "env", f"{fp}.env", f"not an environment variable name: {name!r}",
+                         "write e.g. {env: ENGINE_API_PASSWORD}")
+        return Secret(env=name)
+    raise r.fail(parent, key, fp, f"must be text or {{env: NAME}}, got {value!r}",
+                 "write the value, or {env: NAME} to read it from an environment variable")
+
+
+def _auth(r: FieldReader, node: Any, fp: str) -> HttpAuth | None:
+    if "auth" not in node:
+        return None
+    afp = f"{fp}.auth"
+    auth = r.mapping(node, "auth", afp)
+    _only(r, auth, afp, ("basic", "bearer"))
+    if len(auth) != 1:
+        raise r.fail(node, "auth", afp, f"needs exactly one of basic, bearer; got {len(auth)}",
+                     "e.g. 'auth: {basic: {user: me, password: {env: API_PASSWORD}}}' or "
+                     "'auth: {bearer: {env: API_TOKEN}}'")
+    if "bearer" in auth:
+        return HttpAuth("bearer", _secret(r, auth, "bearer", f"{afp}.bearer"))
+    basic = r.mapping(auth, "basic", f"{afp}.basic")
+    _only(r, basic, f"{afp}.basic", ("user", "password"))
+    for key in ("user", "password"):
+        if key not in basic:
+            raise r.fail(basic, None, f"{afp}.basic", f"missing {key}",
+                         "write '{user: <name>, password: <text or {env: NAME}>}'")
+    return HttpAuth("basic", _secret(r, basic, "password", f"{afp}.basic.password"),
+                    user=_secret(r, basic, "user", f"{afp}.basic.user"))
+
+
+def _http_target(
+    r: FieldReader, node: Any, fp: str, services: Mapping[str, Any], *, kinds: tuple[str, ...]
+) -> HttpSource | None:
+    """The ``http``/``url`` source of ``node`` with its ``auth``; None when it has neither."""
+    auth = _auth(r, node, fp)
+    if "url" in node and "url" in kinds:
+        url = r.string(node, "url", f"{fp}.url")
+        if not url.startswith(("http://", "https://")):
+            raise r.fail(node, "url", f"{fp}.url", f"must be an http(s) URL, got {url!r}", "")
+        return HttpSource(None, None, "", url=url, auth=auth)
+    if "http" in node:
+        http = r.mapping(node, "http", f"{fp}.http")
+        _only(r, http, f"{fp}.http", ("service", "port", "path"))
+        service, port = _service_port(r, http, f"{fp}.http", services)
+        return HttpSource(service, port, _path(r, http, f"{fp}.http"), auth=auth)
+    if auth is not None:
+        raise r.fail(node, "auth", f"{fp}.auth", "only an http or url source can log in",
+                     "remove 'auth', or read the value over http/url")
+    return None
+
+
+def _part(
+    r: FieldReader, node: Any, fp: str, services: Mapping[str, Any], *, csv_ok: bool, records: bool
+) -> Part:
+    """One source of a reading (file, http, url, command or csv) and its pointer."""
+    kinds = ("file", "http", "url", "command") + (("csv",) if csv_ok else ())
+    given = [k for k in kinds if k in node]
+    if len(given) != 1:
+        raise r.fail(node, None, fp, f"needs exactly one source ({', '.join(kinds)}), got {len(given)}",
+                     "e.g. 'file: state/holdings.json' or 'http: {service: engine, port: http, "
+                     "path: /positions}'")
+    kind = given[0]
+    source: Source
+    if kind in ("file", "csv"):
+        source = FileSource(r.string(node, kind, f"{fp}.{kind}"))
+    elif kind == "command":
+        source = CommandSource(r.string(node, "command", f"{fp}.command"))
+    else:
+        target = _http_target(r, node, fp, services, kinds=(kind,))
+        assert target is not None
+        source = target
+    if "auth" in node and kind not in ("http", "url"):
+        raise r.fail(node, "auth", f"{fp}.auth", "only an http or url source can log in",
+                     "remove 'auth', or read the value over http/url")
+    pointer = str(node.get("pointer", "") or "")
+    if pointer and not pointer.startswith("/"):
+        raise r.fail(node, "pointer", f"{fp}.pointer", f"a JSON pointer starts with '/', got {pointer!r}",
+                     "write e.g. /positions (RFC 6901), or leave it out for the whole document")
+    part = Part(source, pointer, r.where(node))
+    if part.wildcards and not records:
+        raise r.fail(node, "pointer", f"{fp}.pointer",
+                     f"a '{WILDCARD}' segment yields several records; this reading is one value",
+                     "point at the one value (only orders, venue.orders, positions and venue.positions "
+                     "read records)")
+    return part
+
+
 def _reading(
     r: FieldReader,
     parent: Any,
@@ -328,48 +612,36 @@ def _reading(
         return None
     rfp = f"{fp}.{key}"
     node = r.mapping(parent, key, rfp)
-    allowed = ["file", "http", "url", "command", "pointer"]
+    allowed = ["file", "http", "url", "command", "pointer", "auth"]
     if csv_ok:
         allowed.append("csv")
     if fields:
-        allowed.append("fields")
+        allowed += ["fields", "sources"]
     allowed += list(extra)
     _only(r, node, rfp, tuple(allowed))
-    given = [k for k in ("file", "http", "url", "command", "csv") if k in node]
-    if len(given) != 1:
-        kinds = "file, http, url, command" + (", csv" if csv_ok else "")
-        raise r.fail(node, None, rfp, f"needs exactly one source ({kinds}), got {len(given)}",
-                     "e.g. 'file: state/holdings.json' or 'http: {service: engine, port: http, "
-                     "path: /positions}'")
-    kind = given[0]
-    source: Source
-    if kind in ("file", "csv"):
-        source = FileSource(r.string(node, kind, f"{rfp}.{kind}"))
-    elif kind == "command":
-        source = CommandSource(r.string(node, "command", f"{rfp}.command"))
-    elif kind == "url":
-        url = r.string(node, "url", f"{rfp}.url")
-        if not url.startswith(("http://", "https://")):
-            raise r.fail(node, "url", f"{rfp}.url", f"must be an http(s) URL, got {url!r}", "")
-        source = HttpSource(None, None, "", url=url)
+    records = bool(fields)
+    if "sources" in node:
+        parts = _sources(r, node, rfp, services)
     else:
-        http = r.mapping(node, "http", f"{rfp}.http")
-        _only(r, http, f"{rfp}.http", ("service", "port", "path"))
-        service, port = _service_port(r, http, f"{rfp}.http", services)
-        source = HttpSource(service, port, _path(r, http, f"{rfp}.http"))
-    pointer = str(node.get("pointer", "") or "")
-    if pointer and not pointer.startswith("/"):
-        raise r.fail(node, "pointer", f"{rfp}.pointer", f"a JSON pointer starts with '/', got {pointer!r}",
-                     "write e.g. /positions (RFC 6901), or leave it out for the whole document")
+        parts = (_part(r, node, rfp, services, csv_ok=csv_ok, records=records),)
+    is_csv = "csv" in node
     names: dict[str, str] = {}
     if fields:
-        fnode = r.mapping(node, "fields", f"{rfp}.fields", required=fields_required or kind == "csv")
+        fnode = r.mapping(node, "fields", f"{rfp}.fields", required=fields_required or is_csv)
         for fname in fnode:
             if fname not in fields:
                 raise r.fail(fnode, fname, f"{rfp}.fields.{fname}", "unknown field",
                              f"fields known here: {', '.join(fields)}")
             names[str(fname)] = r.string(fnode, fname, f"{rfp}.fields.{fname}")
-        if fields_required or kind == "csv":
+            ups = _ups(names[str(fname)])
+            short = [p for p in parts if ups > max(p.wildcards - 1, 0)]
+            if ups and short:
+                raise r.fail(fnode, fname, f"{rfp}.fields.{fname}",
+                             f"'{names[str(fname)]}' reaches {ups} record(s) up, but the pointer "
+                             f"{short[0].pointer!r} nests only {max(short[0].wildcards - 1, 0)} deep",
+                             f"each '{PARENT}' needs one more '{WILDCARD}' segment above the record "
+                             "(e.g. /trades/*/orders/* lets an order read ../pair of its trade)")
+        if fields_required or is_csv:
             missing = [f for f in fields if f not in names and f not in ("time", "side", "status", "id", "filled")]
             if missing:
                 raise r.fail(fnode, None, f"{rfp}.fields", f"missing {', '.join(missing)}",
@@ -377,14 +649,41 @@ def _reading(
     reason = r.string(node, "reason", f"{rfp}.reason") if "reason" in node else None
     return Reading(
         name=rfp.removeprefix("x-drill.trading."),
-        source=source,
+        parts=parts,
         where=r.where(node),
-        pointer=pointer,
         fields=names,
-        csv=kind == "csv",
+        csv=is_csv,
         reason=reason,
         equals=node.get("equals"),
     )
+
+
+def _sources(r: FieldReader, node: Any, rfp: str, services: Mapping[str, Any]) -> tuple[Part, ...]:
+    one = [k for k in ("file", "http", "url", "command", "csv", "pointer", "auth") if k in node]
+    if one:
+        raise r.fail(node, one[0], f"{rfp}.{one[0]}", "give either one source or 'sources:', not both",
+                     "move it into an item of 'sources:'")
+    items = node.get("sources")
+    if not isinstance(items, list) or not items:
+        raise r.fail(node, "sources", f"{rfp}.sources", f"must be a non-empty list of sources, got {items!r}",
+                     "e.g. 'sources: [{http: {service: engine, port: http, path: /open}, pointer: /*}, ...]'")
+    parts = []
+    for i, item in enumerate(items):
+        ifp = f"{rfp}.sources[{i}]"
+        if not isinstance(item, dict):
+            raise r.fail(node, "sources", ifp, f"must be a mapping, got {type(item).__name__}",
+                         "each item is a source with its pointer, e.g. {file: a.json, pointer: /orders}")
+        _only(r, item, ifp, ("file", "http", "url", "command", "pointer", "auth"))
+        parts.append(_part(r, item, ifp, services, csv_ok=False, records=True))
+    return tuple(parts)
+
+
+def _ups(name: str) -> int:
+    """How many records up a field name reaches (``../../x``: 2)."""
+    n = 0
+    while name.startswith(PARENT):
+        name, n = name[len(PARENT):], n + 1
+    return n
 
 
 def load_adapter_class(spec: TradingSpec) -> type[Any] | None:

@@ -21,10 +21,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.adapter import CommandSource, FileSource, HttpSource, Reading, TradingSpec, load_adapter_class
+import requests
+
+from harness.adapter import (
+    PARENT,
+    WILDCARD,
+    CommandSource,
+    FileSource,
+    HttpSource,
+    Part,
+    Reading,
+    TradingSpec,
+    load_adapter_class,
+)
+from harness.backends.base import CommandResult
 from harness.clock import EventKind, parse_timestamp
-from harness.errors import InputError, ProbeError
-from harness.probes._http import HttpReply, http_get
+from harness.errors import InputError, ProbeError, WaitTimeout
+from harness.probes._http import HttpReply, Unreachable, http_get
 from harness.probes.base import Probe
 from harness.waiting import Observation
 
@@ -99,6 +112,52 @@ def resolve_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
         else:
             return False, None
     return True, current
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record a reading yields, with the records it is nested in (outermost first) for ``../`` fields."""
+
+    fields: Mapping[str, Any]
+    parents: tuple[Mapping[str, Any], ...] = ()
+
+    def get(self, name: str) -> Any:
+        record, ups = self.fields, 0
+        while name.startswith(PARENT):
+            name, ups = name[len(PARENT):], ups + 1
+        if ups:
+            if ups > len(self.parents):
+                return None
+            record = self.parents[-ups]
+        return record.get(name)
+
+
+def resolve_records(document: Any, pointer: str) -> tuple[bool, list[Any], list[tuple[Any, ...]]]:
+    """A pointer whose ``*`` segments stand for every element: ``(found, values, parents of each value)``.
+
+    ``/trades/*/orders/*`` yields every order of every trade; each value's parents are the elements
+    the earlier ``*`` segments matched (here: its trade). An element in which the rest of the pointer
+    does not resolve contributes nothing; ``found`` is False only when the part before the first
+    ``*`` does not resolve to a list or an object.
+    """
+    parts = pointer.split("/")[1:] if pointer else []
+    if WILDCARD not in parts:
+        found, value = resolve_pointer(document, pointer)
+        return found, [value] if found else [], [()] if found else []
+    cut = parts.index(WILDCARD)
+    head = "/" + "/".join(parts[:cut]) if cut else ""
+    tail = "/" + "/".join(parts[cut + 1:]) if cut + 1 < len(parts) else ""
+    found, container = resolve_pointer(document, head)
+    if not found or not isinstance(container, list | dict):
+        return False, [], []
+    values: list[Any] = []
+    parents: list[tuple[Any, ...]] = []
+    for element in container.values() if isinstance(container, dict) else container:
+        ok, inner, inner_parents = resolve_records(element, tail)
+        if ok:
+            values += inner
+            parents += [((element,) if WILDCARD in tail.split("/") else ()) + p for p in inner_parents]
+    return True, values, parents
 
 
 def _shape(value: Any) -> str:
@@ -187,10 +246,10 @@ class TradingTruth:
         elif reading.csv:
             return self._csv_orders(reading)
         else:
-            records = self._records(self._at(reading, self._document(reading), reading.pointer), "orders", reading)
+            records = self._read_records(reading)
         names = reading.fields if reading is not None else {}
 
-        def get(rec: Mapping[str, Any], name: str) -> str:
+        def get(rec: Record, name: str) -> str:
             return _text(rec.get(names.get(name, name)))
 
         return [
@@ -205,12 +264,11 @@ class TradingTruth:
         if reading is None:
             records = self._records(self._from_custom("venue_orders", "venue.orders"), "venue.orders", None)
         else:
-            doc = self._at(reading, self._document(reading), reading.pointer)
-            records = self._records(doc, "venue.orders", reading)
+            records = self._read_records(reading)
         names = reading.fields if reading is not None else {}
         out = []
         for rec in records:
-            def get(name: str, rec: Mapping[str, Any] = rec) -> Any:
+            def get(name: str, rec: Record = rec) -> Any:
                 return rec.get(names.get(name, name))
 
             out.append(VenueOrder(
@@ -228,20 +286,36 @@ class TradingTruth:
                 return {str(k): _number(v) for k, v in doc.items()}
             reading_fields: Mapping[str, str] = {}
         else:
-            doc = self._at(reading, self._document(reading), reading.pointer)
             reading_fields = reading.fields
+            if len(reading.parts) > 1 or reading.parts[0].wildcards:
+                doc = list(self._read_records(reading))
+            else:
+                doc = self._at(reading, self._document(reading), reading.pointer)
+        where = reading.describe() if reading is not None else "the adapter class"
+        label = name.replace("venue_", "venue.")
         if isinstance(doc, dict):
-            return {str(k): float(v) for k, v in doc.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            held: dict[str, float] = {}
+            for symbol, value in doc.items():
+                quantity = _quantity(value)
+                if quantity is None:  # never dropped quietly: a wrong pointer must not read as "flat"
+                    raise ReadingUnavailable(
+                        f"x-drill.trading.{label} ({where}): expected symbol -> quantity, observed "
+                        f"{symbol!r}: {_shape(value)}",
+                        hint="point 'pointer' at an object of numbers, or at a list of records with "
+                        "'fields: {symbol, qty}'",
+                    )
+                held[str(symbol)] = quantity
+            return held
         if isinstance(doc, list):
             sym, qty = reading_fields.get("symbol", "symbol"), reading_fields.get("qty", "qty")
             out: dict[str, float] = {}
-            for rec in doc:
-                if isinstance(rec, dict) and sym in rec:
-                    out[str(rec[sym])] = out.get(str(rec[sym]), 0.0) + _number(rec.get(qty))
+            for item in doc:
+                rec = item if isinstance(item, Record) else Record(item) if isinstance(item, dict) else None
+                if rec is not None and rec.get(sym) is not None:
+                    out[str(rec.get(sym))] = out.get(str(rec.get(sym)), 0.0) + _number(rec.get(qty))
             return out
-        where = reading.describe() if reading is not None else "the adapter class"
         raise ReadingUnavailable(
-            f"x-drill.trading.{name.replace('venue_', 'venue.')} ({where}): expected an object symbol -> quantity "
+            f"x-drill.trading.{label} ({where}): expected an object symbol -> quantity "
             f"or a list of records, observed {_shape(doc)}",
             hint="point 'pointer' at the positions (and name 'fields: {symbol, qty}' for a list)",
         )
@@ -264,19 +338,46 @@ class TradingTruth:
                 hint="fix the adapter class named in x-drill.trading.adapter",
             ) from exc
 
-    def _document(self, reading: Reading) -> Any:
-        text = self._text(reading)
+    def _document(self, reading: Reading, part: Part | None = None) -> Any:
+        part = part or reading.parts[0]
+        text = self._text(reading, part)
         try:
             return json.loads(text)
         except ValueError as exc:
             raise ReadingUnavailable(
-                f"x-drill.trading.{reading.name} ({reading.describe()}): expected JSON, observed "
+                f"x-drill.trading.{reading.name} ({part.describe()}): expected JSON, observed "
                 f"{text[:160]!r} ({exc})",
-                hint=f"the source must print/serve JSON; check the declaration at {reading.where}",
+                hint=f"the source must print/serve JSON; check the declaration at {part.where}",
             ) from None
 
-    def _text(self, reading: Reading) -> str:
-        source = reading.source
+    def _read_records(self, reading: Reading) -> list[Record]:
+        """Every record of every source of ``reading``, in order (``*`` segments flattened)."""
+        out: list[Record] = []
+        for part in reading.parts:
+            document = self._document(reading, part)
+            if not part.wildcards:
+                out += self._records(self._at(reading, document, part.pointer, part), reading.name, reading)
+                continue
+            found, values, parents = resolve_records(document, part.pointer)
+            if not found:
+                head = part.pointer.split("/" + WILDCARD)[0]
+                raise ReadingUnavailable(
+                    f"x-drill.trading.{reading.name} ({part.describe()}): {head or 'the document'} is not a list "
+                    f"or an object to take '{WILDCARD}' of; the document is {_shape(document)}",
+                    hint=f"fix 'pointer' at {part.where} (RFC 6901, '{WILDCARD}' = every element)",
+                )
+            bad = [v for v in values if not isinstance(v, dict)]
+            if bad:
+                raise ReadingUnavailable(
+                    f"x-drill.trading.{reading.name} ({part.describe()}): expected records (objects) at "
+                    f"{part.pointer!r}, observed {_shape(bad[0])}",
+                    hint=f"fix 'pointer' at {part.where}",
+                )
+            out += [Record(v, tuple(p)) for v, p in zip(values, parents, strict=True)]
+        return out
+
+    def _text(self, reading: Reading, part: Part) -> str:
+        source = part.source
         what = f"x-drill.trading.{reading.name} ({source.describe()})"
         if isinstance(source, FileSource):
             path = self._path(source.path)
@@ -284,12 +385,17 @@ class TradingTruth:
                 return path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 raise ReadingUnavailable(f"{what}: {path} does not exist",
-                                         hint=f"check the path declared at {reading.where}") from None
+                                         hint=f"check the path declared at {part.where}") from None
             except OSError as exc:
                 raise ReadingUnavailable(f"{what}: cannot read {path}: {exc.strerror}") from exc
         if isinstance(source, HttpSource):
-            url = source.url or (self.backend.endpoint(str(source.service), str(source.port)).url + source.path)
-            reply = http_get(url, timeout=5.0)
+            url = self.url_of(source)
+            session = self.session_for(source, what)
+            try:
+                reply = http_get(url, timeout=5.0, session=session)
+            finally:
+                if session is not None:
+                    session.close()
             if not isinstance(reply, HttpReply):
                 raise ReadingUnavailable(f"{what}: {reply.observed}",
                                          hint="is the service running and is the address right?")
@@ -314,28 +420,42 @@ class TradingTruth:
             )
         return result.stdout
 
+    def url_of(self, source: HttpSource) -> str:
+        return source.url or (self.backend.endpoint(str(source.service), str(source.port)).url + source.path)
+
+    @staticmethod
+    def session_for(source: HttpSource, what: str) -> requests.Session | None:
+        """A session that logs in as ``source.auth`` declares (credentials resolved now), or None."""
+        if source.auth is None:
+            return None
+        session = requests.Session()
+        session.auth = source.auth.requests_auth(what)
+        session.headers.update(source.auth.headers(what))
+        return session
+
     def _path(self, declared: str) -> Path:
         path = Path(declared)
         return path if path.is_absolute() else self.backend.workdir / path
 
-    def _at(self, reading: Reading, document: Any, pointer: str) -> Any:
+    def _at(self, reading: Reading, document: Any, pointer: str, part: Part | None = None) -> Any:
+        part = part or reading.parts[0]
         found, value = resolve_pointer(document, pointer)
         if not found:
             raise ReadingUnavailable(
-                f"x-drill.trading.{reading.name} ({reading.source.describe()}): JSON pointer {pointer!r} does not "
+                f"x-drill.trading.{reading.name} ({part.source.describe()}): JSON pointer {pointer!r} does not "
                 f"resolve; the document is {_shape(document)}",
-                hint=f"fix 'pointer' at {reading.where} (RFC 6901, e.g. /positions)",
+                hint=f"fix 'pointer' at {part.where} (RFC 6901, e.g. /positions)",
             )
         return value
 
-    def _records(self, value: Any, name: str, reading: Reading | None) -> list[Mapping[str, Any]]:
+    def _records(self, value: Any, name: str, reading: Reading | None) -> list[Record]:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             where = reading.describe() if reading is not None else "the adapter class"
             raise ReadingUnavailable(
                 f"x-drill.trading.{name} ({where}): expected a list of records, observed {_shape(value)}",
                 hint="point 'pointer' at the list" + (f" ({reading.where})" if reading is not None else ""),
             )
-        return value
+        return [Record(v) for v in value]
 
     def _csv_orders(self, reading: Reading) -> list[OrderRow]:
         assert isinstance(reading.source, FileSource)
@@ -374,11 +494,65 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _quantity(value: Any) -> float | None:
+    """A position quantity: a JSON number or a numeric string (venues send decimals as text); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _number(value: Any) -> float:
     try:
         return float(value or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+def run_stack_command(drill: Any, name: str, *, timeout: float = 60.0, **values: str) -> CommandResult | None:
+    """Run the stack's operator command ``name`` (``x-drill.trading.commands``) as the on-call would.
+
+    A shell template runs through :meth:`Drill.operator`; an HTTP call is sent here, logged in as declared,
+    and recorded on the timeline like a command (``exit_code`` 0 for a 2xx reply, else the HTTP status or 1
+    when unreachable). None in a dry run.
+    """
+    spec: TradingSpec = drill.backend.stack.trading
+    if not spec.is_http_command(name):
+        result: CommandResult | None = drill.operator(spec.command_line(name, **values), timeout=timeout)
+        return result
+    command = spec.http_command(name)
+    target, body = command.filled(**values)
+    what = f"x-drill.trading.commands.{name}"
+    label = target.describe(command.method)
+    if drill.dry_run is not None:
+        drill.timeline.note(f"[dry-run] would call: {label}")
+        print(f"  [dry-run] would call: {label}", flush=True)
+        return None
+    url = drill.trading.url_of(target)
+    session = TradingTruth.session_for(target, what) or requests.Session()
+    drill.timeline.record(EventKind.STEP_STARTED, label)
+    started = datetime.now().timestamp()
+    try:
+        reply = session.request(command.method, url, json=body, timeout=timeout)
+        code, text = (0 if 200 <= reply.status_code < 300 else reply.status_code), reply.text
+        stderr = "" if code == 0 else f"HTTP {reply.status_code}"
+    except requests.Timeout:
+        raise WaitTimeout(f"{what}: {command.method} {url} did not answer within {timeout:g}s") from None
+    except requests.RequestException as exc:
+        code, text, stderr = 1, "", Unreachable(url, f"{type(exc).__name__}: {exc}").observed
+    finally:
+        session.close()
+    duration = datetime.now().timestamp() - started
+    result = CommandResult((command.method, url), code, text, stderr, duration)
+    drill.timeline.record(EventKind.STEP_ENDED, label, exit_code=code, duration_s=round(duration, 3))
+    drill.last_command = result
+    return result
 
 
 # --- probes in trading words ---------------------------------------------------------------------------

@@ -15,4 +15,7 @@ fi
 mkdir -p "$RUN_DIR"
 "$HERE/.venv/bin/python" "$HERE/gen_config.py" --venue-url "$VENUE_URL" --api-port "$API_PORT" \
     --run-dir "$RUN_DIR" --out "$RUN_DIR/config.json"
+# Freqtrade skips its own logging set-up (so no --logfile) when PYTEST_VERSION is set, which a
+# drill run under pytest passes down to the services: the bot is not under test here, so drop it.
+unset PYTEST_VERSION
 exec "$FREQTRADE" trade --config "$RUN_DIR/config.json" --logfile "$RUN_DIR/freqtrade.log"

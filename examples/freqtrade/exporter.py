@@ -9,6 +9,7 @@ Every scrape of ``/metrics`` asks the bot and the venue afresh (nothing cached):
 * ``freqtrade_up``: 1 when ``/api/v1/ping`` answered; a bot metric whose endpoint did not answer in
   time is absent from that scrape.
 * ``freqtrade_state{state}``: 1 for the bot's state (running, paused = ``stopentry``, stopped).
+* ``freqtrade_runmode{runmode}``: 1 for the bot's run mode (``live``, ``dry_run``) from ``show_config``.
 * ``freqtrade_last_process_age_seconds``: now - ``last_process_ts`` of ``/api/v1/health``.
 * ``freqtrade_open_trades``, ``freqtrade_max_open_trades``, ``freqtrade_balance_total{currency}``.
 * ``freqtrade_exchange_errors_total{kind}``: the bot's own WARNING/ERROR log records about the
@@ -174,6 +175,9 @@ class Exporter:
                 "1 for the bot's current state (paused: after stopentry)",
                 [(f'{{state="{s}"}}', int(s == state)) for s in STATES],
             )
+            runmode = str(bot["config"].get("runmode", "")).lower()
+            metric("freqtrade_runmode", "gauge", "1 for the bot's run mode (live, dry_run, ...)",
+                   [(f'{{runmode="{runmode}"}}', 1)] if runmode else [])
         if "health" in bot and bot["health"].get("last_process_ts"):
             age = round(time.time() - float(bot["health"]["last_process_ts"]), 3)
             metric("freqtrade_last_process_age_seconds", "gauge", "seconds since the bot's last loop", [("", age)])

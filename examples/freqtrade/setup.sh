@@ -28,7 +28,15 @@ installed() {
         && [ "$("$VENV/bin/python" -c 'import freqtrade; print(freqtrade.__version__)' 2>/dev/null)" = "$FREQTRADE_VERSION" ]
 }
 
+# The drill harness looks for tools in the drill project's .tools/bin (besides PATH): the runbook's
+# operator CLI, freqtrade-client, is put there for the drills (the venv itself stays off PATH).
+link_tools() {
+    mkdir -p "$HERE/.tools/bin"
+    ln -sfn "$VENV/bin/freqtrade-client" "$HERE/.tools/bin/freqtrade-client"
+}
+
 if installed; then
+    link_tools
     echo "setup.sh: freqtrade $FREQTRADE_VERSION already in $VENV"
     exit 0
 fi
@@ -42,4 +50,5 @@ if ! installed; then
     echo "setup.sh: freqtrade $FREQTRADE_VERSION did not install into $VENV; see the pip output above" >&2
     exit 1
 fi
+link_tools
 echo "setup.sh: ready: $VENV/bin/freqtrade ($("$VENV/bin/freqtrade" --version 2>/dev/null | tail -1))"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
+import re
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from harness.backends.base import CommandResult
+from harness.clock import EventKind, Timeline
 from harness.errors import InputError, StackFileError
 from harness.stack import load_stack
-from harness.trading import ReadingUnavailable, TradingTruth, resolve_pointer
+from harness.trading import ReadingUnavailable, TradingTruth, resolve_pointer, resolve_records, run_stack_command
 from tests.unit.fake_backend import FakeBackend
 
 STACK = """\
@@ -174,3 +181,183 @@ def test_an_adapter_class_that_cannot_be_imported_is_named(tmp_path: Path) -> No
 ])
 def test_json_pointer(pointer: str, found: bool, value: object) -> None:
     assert resolve_pointer({"a/b": [1, {"~x": 2}]}, pointer) == (found, value)
+
+
+# --- logins, nested records, several sources, HTTP commands (issue 12) ---------------------------------
+
+
+class _Api(http.server.BaseHTTPRequestHandler):
+    """A real HTTP server on 127.0.0.1 that wants a login: basic drill:secret or bearer tok."""
+
+    calls: list[tuple[str, str, object]] = []
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _authorized(self) -> bool:
+        given = self.headers.get("Authorization", "")
+        return given in ("Basic " + base64.b64encode(b"drill:secret").decode(), "Bearer tok")
+
+    def _reply(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if not self._authorized():
+            self._reply(401, {"detail": "Unauthorized"})
+        elif self.path == "/open":
+            self._reply(200, [{"id": 1, "pair": "A/B", "orders": [{"oid": "o1", "amount": 2, "side": "buy"}]}])
+        else:
+            self._reply(200, {"trades": [{"id": 2, "pair": "C/D", "orders": [
+                {"oid": "o2", "amount": 1, "side": "buy"}, {"oid": "o3", "amount": 1, "side": "sell"}]}]})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"null")
+        _Api.calls.append(("POST", self.path, body))
+        self._reply(200 if self._authorized() else 401, {"ok": True})
+
+
+@pytest.fixture
+def api() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Api.calls = []
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_reading_logs_in_with_basic_auth_and_is_refused_without(tmp_path: Path, api: str) -> None:
+    truth = truth_for(tmp_path, f"""
+        positions: {{url: "{api}/open", auth: {{basic: {{user: drill, password: secret}}}}, fields: {{symbol: pair}}}}
+        venue: {{positions: {{url: "{api}/open"}}}}
+    """)
+    assert truth.positions() == {"A/B": 0.0}
+    with pytest.raises(ReadingUnavailable, match="answered 401"):
+        truth.venue_positions()
+
+
+def test_credentials_come_from_the_environment_when_declared_so(
+    tmp_path: Path, api: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truth = truth_for(tmp_path, f"""
+        positions: {{url: "{api}/open", auth: {{bearer: {{env: TEAM_API_TOKEN}}}}, fields: {{symbol: pair}}}}
+    """)
+    monkeypatch.delenv("TEAM_API_TOKEN", raising=False)
+    with pytest.raises(InputError) as err:
+        truth.positions()
+    assert "TEAM_API_TOKEN is not set" in err.value.message and "export TEAM_API_TOKEN" in str(err.value.hint)
+    monkeypatch.setenv("TEAM_API_TOKEN", "tok")
+    assert truth.positions() == {"A/B": 0.0}
+
+
+def test_a_wildcard_pointer_flattens_nested_records_from_several_sources(tmp_path: Path, api: str) -> None:
+    login = "{basic: {user: drill, password: secret}}"
+    truth = truth_for(tmp_path, f"""
+        orders:
+          sources:
+            - {{url: "{api}/open", auth: {login}, pointer: /*/orders/*}}
+            - {{url: "{api}/closed", auth: {login}, pointer: /trades/*/orders/*}}
+          fields: {{key: oid, symbol: ../pair, qty: amount, side: side}}
+    """)
+    rows = [(r.key, r.symbol, r.qty, r.side) for r in truth.orders()]
+    assert rows == [("o1", "A/B", "2", "buy"), ("o2", "C/D", "1", "buy"), ("o3", "C/D", "1", "sell")]
+
+
+def test_resolve_records_keeps_each_records_parents() -> None:
+    doc = {"t": [{"n": 1, "o": [{"k": "a"}, {"k": "b"}]}, {"n": 2, "o": []}, {"n": 3}]}
+    found, values, parents = resolve_records(doc, "/t/*/o/*")
+    assert found and values == [{"k": "a"}, {"k": "b"}]
+    assert [p[-1]["n"] for p in parents] == [1, 1]
+    assert resolve_records(doc, "/nope/*")[0] is False
+    assert resolve_records({"m": {"x": {"k": 1}, "y": {"k": 2}}}, "/m/*")[1] == [{"k": 1}, {"k": 2}]
+
+
+def test_a_wildcard_over_a_scalar_is_unavailable_naming_the_document(tmp_path: Path) -> None:
+    truth = truth_for(tmp_path, "orders: {file: o.json, pointer: /trades/*/orders/*, "
+                               "fields: {key: k, symbol: s, qty: q}}")
+    (truth.backend.workdir / "o.json").write_text(json.dumps({"trades": 3}))
+    with pytest.raises(ReadingUnavailable, match="/trades is not a list or an object"):
+        truth.orders()
+
+
+@pytest.mark.parametrize(("trading", "problem"), [
+    ("positions: {file: p.json, auth: {bearer: t}}", "positions.auth: only an http or url source can log in"),
+    ("positions: {url: 'http://127.0.0.1:1/p', auth: {bearer: t, basic: {user: u, password: p}}}",
+     "positions.auth: needs exactly one of basic, bearer"),
+    ("positions: {url: 'http://127.0.0.1:1/p', auth: {basic: {user: u}}}", "positions.auth.basic: missing password"),
+    ("positions: {url: 'http://127.0.0.1:1/p', auth: {bearer: {env: 'no-such name'}}}",
+     "not an environment variable name"),
+    ("sla: {file: s.json, pointer: /reports/*/status}", "sla.pointer: a '*' segment yields several records"),
+    ("orders: {file: o.json, pointer: /orders/*, fields: {key: k, symbol: ../s, qty: q}}",
+     "orders.fields.symbol: '../s' reaches 1 record(s) up"),
+    ("orders: {file: o.json, sources: [{file: p.json}], fields: {key: k, symbol: s, qty: q}}",
+     "orders.file: give either one source or 'sources:', not both"),
+    ("orders: {sources: [], fields: {key: k, symbol: s, qty: q}}", "orders.sources: must be a non-empty list"),
+    ("orders: {sources: [{file: a.json, fields: {}}], fields: {key: k, symbol: s, qty: q}}",
+     r"orders.sources[0].fields: unknown field"),
+    ("kill_switch: {sources: [{file: a.json}]}", "kill_switch.sources: unknown field"),
+    ("commands: {reload_trade: {method: FETCH, url: 'http://127.0.0.1:1/r'}}", "unknown HTTP method 'FETCH'"),
+    ("commands: {reload_trade: {method: POST}}", "an HTTP command needs 'http: {service, port, path}' or 'url:'"),
+    ("commands: {reload_trade: {url: 'http://127.0.0.1:1/r', body: 3}}", "reload_trade.body: must be a JSON object"),
+    ("commands: {reload_trade: {http: {service: engine, port: http, path: /r}, auth: {basic: 3}}}",
+     "reload_trade.auth.basic: must be a mapping"),
+])
+def test_bad_new_declarations_name_the_file_line_and_field(tmp_path: Path, trading: str, problem: str) -> None:
+    with pytest.raises(StackFileError, match=re.escape(problem)) as err:
+        load_stack(stack_with(tmp_path, trading))
+    assert "stack.yml:" in str(err.value)
+
+
+def test_an_http_command_is_called_logged_in_with_its_placeholders_filled(tmp_path: Path, api: str) -> None:
+    truth = truth_for(tmp_path, f"""
+        commands:
+          reload_trade: {{method: POST, url: "{api}/trades/{{id}}/reload", body: {{trade: "{{id}}", n: 1}},
+                         auth: {{basic: {{user: drill, password: secret}}}}}}
+          reconcile: engine-ctl reconcile
+    """)
+    spec = truth.spec
+    assert spec.is_http_command("reload_trade") and not spec.is_http_command("reconcile")
+    with pytest.raises(StackFileError, match="is an HTTP call"):
+        spec.command("reload_trade")
+    drill = SimpleNamespace(backend=truth.backend, trading=truth, timeline=Timeline(), dry_run=None,
+                            last_command=None)
+    result = run_stack_command(drill, "reload_trade", id="7/x")
+    assert result is not None and result.exit_code == 0 and '"ok": true' in result.stdout
+    assert _Api.calls == [("POST", "/trades/7%2Fx/reload", {"trade": "7/x", "n": 1})]
+    assert [e.kind for e in drill.timeline.events][-2:] == [EventKind.STEP_STARTED, EventKind.STEP_ENDED]
+
+
+def test_an_http_command_refused_by_the_server_is_a_non_zero_exit(tmp_path: Path, api: str) -> None:
+    truth = truth_for(tmp_path, f'commands: {{reload_trade: {{url: "{api}/trades/{{id}}/reload"}}}}')
+    drill = SimpleNamespace(backend=truth.backend, trading=truth, timeline=Timeline(), dry_run=None,
+                            last_command=None)
+    result = run_stack_command(drill, "reload_trade", id="1")
+    assert result is not None and result.exit_code == 401 and result.stderr == "HTTP 401"
+
+
+def test_positions_as_an_object_take_numbers_and_numeric_text_and_refuse_anything_else(tmp_path: Path) -> None:
+    truth = truth_for(tmp_path, "positions: {file: p.json, pointer: /held}")
+    path = truth.backend.workdir / "p.json"
+    path.write_text(json.dumps({"held": {"A": 2, "B": "0.5"}}))
+    assert truth.positions() == {"A": 2.0, "B": 0.5}
+    path.write_text(json.dumps({"held": {"USDT": {"free": "10", "locked": "0"}}}))
+    with pytest.raises(ReadingUnavailable, match=r"expected symbol -> quantity, observed 'USDT': an object"):
+        truth.positions()
+
+
+def test_an_http_command_to_nothing_is_exit_1_naming_the_address(tmp_path: Path) -> None:
+    truth = truth_for(tmp_path, "commands: {reload_trade: {url: 'http://127.0.0.1:1/reload/{id}'}}")
+    drill = SimpleNamespace(backend=truth.backend, trading=truth, timeline=Timeline(), dry_run=None,
+                            last_command=None)
+    result = run_stack_command(drill, "reload_trade", id="1")
+    assert result is not None and result.exit_code == 1
+    assert "unreachable: http://127.0.0.1:1/reload/1" in result.stderr
