@@ -154,7 +154,9 @@ class ProcessBackend(StackAddresses):
         return render(text, self._values(text), where=where)
 
     def _base_env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        # the stack runs as it would outside a drill: pytest's own marker (which some programs check to
+        # change how they log or behave) stays with the drill process
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST")}
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([venv_bin, search_path()])
         env["PYTHONUNBUFFERED"] = "1"

@@ -52,12 +52,14 @@ def refused(drill: Drill, code: int) -> None:
 
 @when(parsers.parse('the on-call runs the stack\'s "{name}" command'))
 def runs_stack_command(drill: Drill, name: str) -> None:
-    """Run the operator command the stack declares as NAME (x-drill.trading.commands); it must exit 0."""
-    command = drill.command_line(name)
-    result = drill.operator(command)
+    """Run the operator command the stack declares as NAME (x-drill.trading.commands): a shell template or
+    an HTTP call, as declared; it must exit 0 (an HTTP call: answer 2xx)."""
+    from harness.trading import run_stack_command
+
+    result = run_stack_command(drill, name)
     if result is not None and result.exit_code != 0:
         raise WaitTimeout(
-            f"`{command}` (x-drill.trading.commands.{name}) failed with exit code {result.exit_code}:\n"
+            f"`{' '.join(result.argv)}` (x-drill.trading.commands.{name}) failed with exit code {result.exit_code}:\n"
             f"{result.output[-2000:]}",
             hint="the stack's declared command does not work as written",
         )
