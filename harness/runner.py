@@ -65,10 +65,11 @@ class RunSettings:
 
 
 def auto_workers() -> int:
-    """Workers for ``-n auto``: two per core. A drill spends most of its time waiting on deadlines and
-    alert rules, not computing, so two stacks per core keep the cores busy without starving them."""
+    """Workers for ``-n auto``: three per core. A drill spends most of its time waiting on deadlines and
+    alert rules, not computing: on 2 cores the 23 drills of this project used 1.2 cores with 4 workers
+    (73.7 s) and finished in 57.4 s with 6, all passed, on a machine busy with other work."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(2, 2 * cpus)
+    return max(2, 3 * cpus)
 
 
 def worker_count(settings: RunSettings) -> int:

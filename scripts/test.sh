@@ -7,8 +7,9 @@
 # browser, run serially. The integration tests that start their own servers on ephemeral ports, each in
 # a run directory of its own, run in parallel as the drills do (they mostly wait on deadlines).
 #   TEST_WORKERS=N|auto         workers of the unit tests (default auto: one per core)
-#   DRILL_WORKERS=N             workers of the drill features (default: two per core, as `drill run -n auto`:
-#                               a drill mostly waits on deadlines and alert rules)
+#   DRILL_WORKERS=N             workers of the drill features (default: two per core, where `drill run -n auto`
+#                               takes three: a drill mostly waits on deadlines and alert rules, and a
+#                               loaded CI machine keeps some slack)
 #   INTEGRATION_WORKERS=N|no    workers of the loopback integration tests (default: two per core; no = serial)
 #   TEST_WORKERS=0              everything serially, in one process per part
 #   extra arguments go to every pytest run (e.g. -x, -k expr)

@@ -36,8 +36,10 @@ def test_serial_and_parallel_command_lines() -> None:
     assert parallel[parallel.index("-n") + 1] == "3" and "xdist.plugin" in parallel and "-x" in parallel
 
 
-def test_auto_is_two_workers_per_core_and_a_dry_run_is_serial() -> None:
-    assert worker_count(settings(workers="auto")) >= 2
+def test_auto_is_three_workers_per_core_and_a_dry_run_is_serial() -> None:
+    import os
+
+    assert worker_count(settings(workers="auto")) == max(2, 3 * len(os.sched_getaffinity(0)))
     assert worker_count(settings(workers=4, dry_run=True)) == 0
     assert worker_count(settings()) == 0
 
