@@ -176,7 +176,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     _keep_selected_features(config, items)
     durations = config.getoption("--drill-durations")
     if durations:
-        longest_first(items, load_durations(Path(durations)))
+        workers = getattr(config, "workerinput", {}).get("workercount", 0)
+        longest_first(items, load_durations(Path(durations)), workers=int(workers))
 
 
 def load_durations(path: Path) -> dict[tuple[str, str], float]:
@@ -196,12 +197,14 @@ def load_durations(path: Path) -> dict[tuple[str, str], float]:
     }
 
 
-def longest_first(items: list[pytest.Item], durations: dict[tuple[str, str], float]) -> None:
+def longest_first(items: list[pytest.Item], durations: dict[tuple[str, str], float], *, workers: int = 0) -> None:
     """Order scenarios longest first (by an earlier run's durations; unknown ones first, in feature order).
 
     Under ``drill run -n`` each idle worker takes the next scenario: starting the long ones first keeps one
     long scenario from starting last and holding the whole run up (longest-processing-time scheduling).
-    Every worker computes the same order from the same file, as xdist requires.
+    xdist's ``load`` scheduling hands each of the ``workers`` a first chunk of two consecutive items, so the
+    first ``2 * workers`` are paired: worker i gets the i-th longest with the i-th shortest of them, never
+    the two longest together. Every worker computes the same order from the same file, as xdist requires.
     """
     def key(item: pytest.Item) -> float:
         scenario = _scenario_of(item)
@@ -212,6 +215,10 @@ def longest_first(items: list[pytest.Item], durations: dict[tuple[str, str], flo
         return -(known if known is not None else float("inf"))
 
     items.sort(key=key)  # stable: equal keys keep the features' order
+    head = 2 * workers
+    if workers > 1 and len(items) >= head:
+        first = items[:head]
+        items[:head] = [item for i in range(workers) for item in (first[i], first[head - 1 - i])]
 
 
 def _keep_selected_features(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -121,6 +121,11 @@ def test_longest_first_starts_unknown_then_long_scenarios_keeping_feature_order_
     plugin.longest_first(items, {("a.feature", "quick"): 3.0, ("a.feature", "slow"): 40.0,  # type: ignore[arg-type]
                                  ("a.feature", "middle"): 12.0, ("a.feature", "quick too"): 3.0})
     assert [i.name for i in items] == ["new", "slow", "middle", "quick", "quick too"]
+    plugin.longest_first(items, {("a.feature", n): d for n, d in  # type: ignore[arg-type]
+                                 (("new", 60.0), ("slow", 40.0), ("middle", 12.0), ("quick", 3.0), ("quick too", 2.0))},
+                         workers=2)
+    # xdist gives each of 2 workers a first chunk of two: the longest goes with the shortest of the first four
+    assert [i.name for i in items] == ["new", "quick", "slow", "middle", "quick too"]
 
 
 def test_a_durations_file_that_cannot_be_read_orders_nothing(tmp_path: Path) -> None:
