@@ -245,19 +245,20 @@ def write_durations(report_dir: Path, into: Path) -> Path | None:
     return path
 
 
-def earlier_durations(report_dir: Path) -> dict[str, dict[str, float]]:
-    """{feature file name: {scenario: seconds}} of the newest earlier report beside ``report_dir`` with journals.
+def earlier_durations(report_dir: Path, *, reports: int = 10) -> dict[str, dict[str, float]]:
+    """{feature file name: {scenario: seconds}} from the newest earlier reports beside ``report_dir``.
 
-    Only an ordering hint for parallel runs (longest first); a scenario that did not pass is left out, so a
-    scenario that failed fast is not taken for a short one.
+    Each scenario takes its duration from the newest of the last ``reports`` runs that passed it, so a run
+    of a few features does not hide the others. Only an ordering hint for parallel runs (longest first); a
+    scenario that did not pass is left out, so a scenario that failed fast is not taken for a short one.
     """
     from harness.report.model import journal_files
 
-    reports = sorted((d for d in report_dir.parent.glob("report-*") if d.is_dir() and d != report_dir),
+    earlier = sorted((d for d in report_dir.parent.glob("report-*") if d.is_dir() and d != report_dir),
                      key=lambda d: d.name, reverse=True)
-    for earlier in reports[:10]:
-        found: dict[str, dict[str, float]] = {}
-        for path in journal_files(earlier):
+    found: dict[str, dict[str, float]] = {}
+    for report in earlier[:reports]:
+        for path in journal_files(report):
             try:
                 scenarios = json.loads(path.read_text(encoding="utf-8")).get("scenarios") or []
             except (OSError, ValueError, AttributeError):
@@ -266,10 +267,8 @@ def earlier_durations(report_dir: Path) -> dict[str, dict[str, float]]:
                 passed = isinstance(sc, dict) and sc.get("status") == "passed"
                 if passed and isinstance(sc.get("duration_s"), int | float):
                     feature = Path(str(sc.get("feature_file") or "")).name
-                    found.setdefault(feature, {})[str(sc.get("scenario"))] = float(sc["duration_s"])
-        if found:
-            return found
-    return {}
+                    found.setdefault(feature, {}).setdefault(str(sc.get("scenario")), float(sc["duration_s"]))
+    return found
 
 
 def run_drills(settings: RunSettings, console: Console) -> int:

@@ -88,7 +88,7 @@ def _journal(path: Path, *scenarios: tuple[str, str, str, float]) -> None:
     ]}))
 
 
-def test_a_parallel_run_takes_the_durations_of_the_newest_earlier_run_that_has_any(tmp_path: Path) -> None:
+def test_each_scenarios_duration_comes_from_the_newest_earlier_run_that_passed_it(tmp_path: Path) -> None:
     from harness.runner import earlier_durations, write_durations
 
     _journal(tmp_path / "report-20261130-100000" / "journal-gw0.json", ("a.feature", "old", "passed", 5.0))
@@ -99,7 +99,9 @@ def test_a_parallel_run_takes_the_durations_of_the_newest_earlier_run_that_has_a
     current = tmp_path / "report-20261130-130000"
     (current / ".drill").mkdir(parents=True)
     _journal(current / "journal.json", ("a.feature", "now", "passed", 1.0))  # the run itself never counts
-    assert earlier_durations(current) == {"a.feature": {"slow": 40.0}, "b.feature": {"quick": 3.0}}
+    # newest first per scenario: "old" comes from the older run, as the newer one did not run it
+    assert earlier_durations(current) == {"a.feature": {"slow": 40.0, "old": 5.0}, "b.feature": {"quick": 3.0}}
+    assert earlier_durations(current, reports=2) == {"a.feature": {"slow": 40.0}, "b.feature": {"quick": 3.0}}
     written = write_durations(current, current / ".drill")
     assert written is not None
     args = pytest_args(settings(workers=2), current / ".drill" / "m.py", durations=written)
