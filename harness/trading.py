@@ -21,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from harness.adapter import (
     PARENT,
     WILDCARD,
@@ -42,6 +40,8 @@ from harness.probes.base import Probe
 from harness.waiting import Observation
 
 if TYPE_CHECKING:
+    import requests
+
     from harness.backends.base import Backend
 
 
@@ -428,6 +428,8 @@ class TradingTruth:
         """A session that logs in as ``source.auth`` declares (credentials resolved now), or None."""
         if source.auth is None:
             return None
+        import requests
+
         session = requests.Session()
         session.auth = source.auth.requests_auth(what)
         session.headers.update(source.auth.headers(what))
@@ -534,6 +536,8 @@ def run_stack_command(drill: Any, name: str, *, timeout: float = 60.0, **values:
         drill.timeline.note(f"[dry-run] would call: {label}")
         print(f"  [dry-run] would call: {label}", flush=True)
         return None
+    import requests
+
     url = drill.trading.url_of(target)
     session = TradingTruth.session_for(target, what) or requests.Session()
     drill.timeline.record(EventKind.STEP_STARTED, label)

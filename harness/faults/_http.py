@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-import requests
+from typing import TYPE_CHECKING
 
 from harness.errors import FaultError
+
+if TYPE_CHECKING:
+    pass
 
 TIMEOUT_S = 5.0
 
@@ -29,6 +31,8 @@ def admin_call(
     ok: tuple[int, ...] = (200, 201),
 ) -> AdminReply:
     """One request; a status outside ``ok`` or a transport error raises :class:`FaultError`."""
+    import requests
+
     try:
         response = requests.request(method, url, json=body, timeout=timeout)
     except requests.RequestException as exc:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Self
 
 from harness.errors import InputError
 from harness.faults.base import Fault, FaultContext, Params, ParamValue, check_choice, check_range
-from harness.toxiproxy import STREAMS
 
 if TYPE_CHECKING:
     from harness.backends.base import Backend
@@ -128,6 +127,8 @@ def validate_toxic(toxic: str, attributes: Mapping[str, int | float], stream: st
     spec = TOXICS.get(toxic)
     if spec is None:
         raise InputError(f"unknown toxic {toxic!r}", hint=f"use one of: {', '.join(TOXICS)}")
+    from harness.toxiproxy import STREAMS  # the Toxiproxy client (and requests) only once a fault is built
+
     check_choice("stream", stream, STREAMS)
     check_range("toxicity", toxicity, 0.0, 1.0, "(probability)")
     unknown = sorted(set(attributes) - set(spec.attrs))

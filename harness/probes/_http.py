@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import requests
+if TYPE_CHECKING:
+    import requests
+
 
 DEFAULT_TIMEOUT = 2.0
 
@@ -66,6 +69,8 @@ def http_get(
     url: str, *, timeout: float = DEFAULT_TIMEOUT, session: requests.Session | None = None,
     params: dict[str, str] | None = None,
 ) -> HttpReply | Unreachable:
+    import requests
+
     getter = session.get if session is not None else requests.get
     try:
         response = getter(url, timeout=timeout, params=params)

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import requests
+from typing import TYPE_CHECKING
 
 from harness.clock import parse_timestamp, utc_now
 from harness.errors import DrillError, ProbeError
 from harness.probes._http import DEFAULT_TIMEOUT, HttpReply, http_get
 from harness.probes.base import Probe
 from harness.waiting import Observation
+
+if TYPE_CHECKING:
+    import requests
 
 FIRING_STATES = frozenset({"active", "unprocessed"})
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import requests
-
 from harness.probes._http import DEFAULT_TIMEOUT, HttpReply, http_get
 from harness.probes.base import Probe, json_path
 from harness.waiting import Observation
 
 if TYPE_CHECKING:
+    import requests
+
     from harness.backends.base import Backend
 
 _ANY = object()

@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import requests
+from typing import TYPE_CHECKING
 
 from harness.errors import ProbeError
 from harness.probes._http import DEFAULT_TIMEOUT, HttpReply, http_get
 from harness.probes.base import Probe, compare
 from harness.waiting import Observation
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True)
