@@ -49,7 +49,9 @@ part() {  # part NAME WORKERS(N|auto|no) PYTEST-ARGS...: one pytest run; exit 5 
 }
 extra=("$@")
 part "unit" "$workers" tests/unit
-part "integration (own servers on ephemeral ports)" "$integration_workers" tests/integration -m "not docker and not browser"
-part "integration (one Docker engine, one browser: serial)" no tests/integration -m "docker or browser"
+part "integration (own servers on ephemeral ports)" "$integration_workers" tests/integration \
+    -m "not docker and not browser and not serial"
+part "integration (one Docker engine, one browser, timing of the machine itself: serial)" no tests/integration \
+    -m "docker or browser or serial"
 part "drill features (a stack per scenario)" "$drill_workers" scenarios
 exit "$status"
