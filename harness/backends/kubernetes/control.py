@@ -98,11 +98,11 @@ class KubernetesBackend(StackAddresses):
         self._followers: dict[str, k8s_logs.LogFollower] = {}
         self._templates: dict[str, dict[str, Any]] = {}
         self._holds: dict[str, CrashLoop] = {}
-        self.kill_mode = os.environ.get("DRILL_K8S_KILL", "restart")
+        self.kill_mode = os.environ.get("DRILL_K8S_KILL") or "hold"
         if self.kill_mode not in ("restart", "hold"):
             raise InputError(
-                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'restart' (the kubelet restarts a killed container, "
-                "the default) or 'hold' (it is killed again until the fault is rolled back)"
+                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'hold' (a killed service stays down until it is "
+                "restarted, the default) or 'restart' (the kubelet restarts a killed container by itself)"
             )
 
     # --- cluster, manifests ------------------------------------------------------------------------
@@ -387,16 +387,21 @@ class KubernetesBackend(StackAddresses):
         self._save()
 
     def kill(self, service: str) -> None:
-        """SIGKILL the container; the kubelet restarts it (the drill measures how soon).
+        """SIGKILL the container: a crash, no chance to clean up.
 
-        With ``DRILL_K8S_KILL=hold`` every restart is killed again until :meth:`start` (a crash loop).
+        ``hold`` (the default): the crash lasts until the on-call restarts the service (:meth:`start`), as
+        on the other backends, where nothing restarts a crashed service by itself. Every restart the
+        kubelet makes in the meantime is SIGKILLed again (a crash loop) while the Deployment is scaled to
+        zero, so the service stays down without a loop running for the whole outage. ``restart``
+        (``DRILL_K8S_KILL=restart``): one SIGKILL, and the kubelet restarts the container (restartPolicy
+        Always) — the self-healing the drill then measures.
         """
         socket, cid = self._container(service)
         if self._task_status(socket, cid) == "PAUSED":
             self._ctr(socket, "tasks", "resume", cid)
         if self.kill_mode == "hold":
-            self._set_intent(service, ServiceState.STOPPED)
-            loop = CrashLoop(socket, self.namespace, service)
+            self._set_intent(service, ServiceState.DEAD)
+            loop = CrashLoop(socket, self.namespace, service, done=lambda: not self._pods(service))
             self._holds[service] = loop
             loop.start()
         got = self._ctr(socket, "tasks", "kill", "-s", "SIGKILL", cid)
@@ -405,6 +410,10 @@ class KubernetesBackend(StackAddresses):
         wait_until(
             f"{service}'s container to die after SIGKILL", lambda: self._task_status(socket, cid) != "RUNNING", 10.0
         )
+        if self.kill_mode == "hold":
+            # the pod's containers are dead and are killed again if restarted: its deletion sends no SIGTERM
+            # to a live process, so this is still a crash, never a graceful stop
+            self.kubectl.run("scale", f"deployment/{service}", "--replicas=0")
 
     def _release(self, service: str) -> None:
         """End a crash loop (hold mode) and replace a pod in crash back-off, so the service starts at once."""
