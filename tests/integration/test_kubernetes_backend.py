@@ -82,6 +82,7 @@ def test_stack_is_healthy_through_port_forwards_and_a_killed_container_is_restar
         assert ok, f"{name}: {observed}"
         assert backend.state(name) is ServiceState.RUNNING
     broker_url = backend.endpoint("broker", "http").url
+    backend.kill_mode = "restart"  # DRILL_K8S_KILL=restart: the self-healing mode
     restarts_before = backend._container_status(backend._pod("broker") or {}, "broker").get("restartCount", 0)
     started = time.monotonic()
     backend.kill("broker")
@@ -91,6 +92,25 @@ def test_stack_is_healthy_through_port_forwards_and_a_killed_container_is_restar
     assert restarts == restarts_before + 1
     assert backend.endpoint("broker", "http").url == broker_url  # same address across the restart
     print(f"broker killed -> healthy again via the kubelet in {took:.1f}s")
+
+
+def test_a_killed_service_stays_down_until_started_in_hold_mode(backend: object) -> None:
+    from harness.backends.kubernetes import KubernetesBackend
+
+    assert isinstance(backend, KubernetesBackend)
+    assert backend.kill_mode == "hold"  # the default: a crash lasts until the on-call restarts the service
+    backend.kill("broker")
+    # the crash loop ends once the pod is gone (scaled to zero); by then the kubelet would long have restarted it
+    deadline = time.monotonic() + 60
+    while backend._pods("broker") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert backend._pods("broker") == [], "the killed broker's pod is still there 60 s later"
+    assert backend.state("broker") is ServiceState.DEAD
+    ok, observed = backend._healthy(backend.stack.service("broker"))
+    assert not ok, f"a crashed broker answered: {observed}"
+    backend.start("broker")
+    assert backend.state("broker") is ServiceState.RUNNING
+    assert backend._holds == {}
 
 
 def test_stop_start_and_pause_resume(backend: object) -> None:
@@ -157,9 +177,9 @@ def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forwa
 
 @pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])
 def test_quarterly_drill_passes_on_the_kubernetes_backend(quarter: str, tmp_path: Path) -> None:
-    # Q4 expects a crashed engine to stay down until the on-call restarts it: on Kubernetes that is a crash
-    # loop (hold mode); a single SIGKILL is healed by the kubelet before TradingEngineDown can fire.
-    env = {**os.environ, "DRILL_K8S_KILL": "hold" if quarter == "Q4" else "restart"}
+    # the default kill mode (hold): Q4's crashed engine stays down until the on-call restarts it, as on the
+    # other backends; a single SIGKILL would be healed by the kubelet before TradingEngineDown can fire
+    env = {k: v for k, v in os.environ.items() if k != "DRILL_K8S_KILL"}
     proc = subprocess.run(
         [DRILL, "run", "--backend", "kubernetes", "--quarter", quarter, "--report", str(tmp_path / "report")],
         cwd=ROOT, capture_output=True, text=True, timeout=1200, env=env,

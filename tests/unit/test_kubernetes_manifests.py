@@ -205,7 +205,9 @@ def test_state_file_round_trips_through_attach(tmp_path: Path) -> None:
 
 def test_an_unknown_kill_mode_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRILL_K8S_KILL", "sometimes")
-    with pytest.raises(InputError, match="DRILL_K8S_KILL='sometimes': expected 'restart'"):
+    with pytest.raises(InputError, match="DRILL_K8S_KILL='sometimes': expected 'hold'"):
         KubernetesBackend(STACK, tmp_path)
-    monkeypatch.setenv("DRILL_K8S_KILL", "hold")
-    assert KubernetesBackend(STACK, tmp_path).kill_mode == "hold"
+    monkeypatch.setenv("DRILL_K8S_KILL", "restart")
+    assert KubernetesBackend(STACK, tmp_path).kill_mode == "restart"
+    monkeypatch.delenv("DRILL_K8S_KILL")
+    assert KubernetesBackend(STACK, tmp_path).kill_mode == "hold"  # a crash lasts until the on-call restarts it

@@ -29,15 +29,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.docker import CONTAINER_WORKDIR, LOCAL_IMAGES, _owner_dead, read_state
+from harness.backends.base import CommandResult, LinkInfo, ServiceState
+from harness.backends.container_base import CONTAINER_WORKDIR, ContainerBackend, owner_dead
 from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests
@@ -45,11 +44,10 @@ from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, nor
 from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
-from harness.errors import BackendError, EnvironmentProblem, InputError, ServiceStartError, StackFileError
+from harness.errors import BackendError, EnvironmentProblem, InputError, StackFileError
 from harness.stack import StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
 
-STATE_FILE = "stack.json"
 BUILD_HINT = (
     "build the images (scripts/build-images.sh) and load them into the node: scripts/k8s-setup.sh does both "
     "(FORCE_IMAGES=1 reloads them)"
@@ -65,10 +63,12 @@ _FAILING = {
 }
 
 
-class KubernetesBackend(StackAddresses):
+class KubernetesBackend(ContainerBackend):
     """A stack of Deployments in namespace ``drill-<run id>`` of the local cluster."""
 
     name = "kubernetes"
+    default_health_timeout = 90.0
+    problem_every_s = 2.0  # asking the API server about the pod costs a kubectl call
 
     def __init__(
         self,
@@ -77,22 +77,13 @@ class KubernetesBackend(StackAddresses):
         *,
         run_id: str | None = None,
         env: Mapping[str, str] | None = None,
-        health_timeout: float = 90.0,
+        health_timeout: float | None = None,
         kubeconfig: Path | None = None,
     ) -> None:
-        self.stack = stack
-        self.run_dir = run_dir.resolve()
-        self.run_id = run_id or f"drill-{uuid.uuid4().hex[:8]}"
+        super().__init__(stack, run_dir, run_id=run_id, env=env, health_timeout=health_timeout)
         self.namespace = manifests.namespace_name(self.run_id)
-        self.env_overrides = dict(env or {})
-        self.health_timeout = health_timeout
         self.kubeconfig = kubeconfig
-        self.ports: dict[str, int] = {}
-        self.links: dict[str, LinkInfo] = {}
-        self.owner: dict[str, Any] | None = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
         self.keeper: dict[str, Any] | None = None
-        self.status = "new"
-        self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
         self._kubectl: Kubectl | None = None
         self._toxiproxy: ToxiproxyAdapter | None = None
         self._followers: dict[str, k8s_logs.LogFollower] = {}
@@ -112,26 +103,6 @@ class KubernetesBackend(StackAddresses):
         if self._kubectl is None:
             self._kubectl = Kubectl(self.kubeconfig, self.namespace)
         return self._kubectl
-
-    def detach(self) -> None:
-        """The stack outlives this process on purpose (``drill stack up``): never reaped as a dead run."""
-        self.owner = None
-
-    def mode(self) -> str | None:
-        if self.stack.mode is None:
-            return None
-        return self._env().get(self.stack.mode.env) or self.stack.mode.default
-
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for var, image in LOCAL_IMAGES.items():
-            if not env.get(var):
-                env[var] = image  # the public images cannot be pulled here: the locally built ones
-        env.update(
-            {"DRILL_RUN_ID": self.run_id, "DRILL_RUN_DIR": str(self.run_dir), "DRILL_WORKDIR": str(self.workdir)}
-        )
-        env.update(self.env_overrides)
-        return env
 
     def compose_services(self) -> dict[str, manifests.ComposeService]:
         try:
@@ -229,9 +200,7 @@ class KubernetesBackend(StackAddresses):
         self._wait_all_healthy(others)
 
     def _deploy(self, deployment: dict[str, Any]) -> None:
-        name = deployment["metadata"]["name"]
-        self._intended[name] = ServiceState.RUNNING
-        self._save()
+        self._mark([deployment["metadata"]["name"]], ServiceState.RUNNING)
         self.kubectl.apply(deployment)
 
     def _create_links(self) -> None:
@@ -270,7 +239,7 @@ class KubernetesBackend(StackAddresses):
         self._save()
 
     def _nudge_keeper(self) -> None:
-        if self.keeper and not _owner_dead(self.keeper):
+        if self.keeper and not owner_dead(self.keeper):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(self.keeper["pid"]), signal.SIGUSR1)
 
@@ -375,17 +344,6 @@ class KubernetesBackend(StackAddresses):
             # the runtime says the container is gone (killed) before the kubelet has reported it
         return ServiceState.STOPPED if self._intended[service] == ServiceState.STOPPED else ServiceState.DEAD
 
-    def _reload_intent(self, service: str) -> None:
-        try:
-            rec = json.loads((self.run_dir / STATE_FILE).read_text(encoding="utf-8"))["services"][service]
-            self._intended[service] = ServiceState(rec["intended"])
-        except (OSError, ValueError, KeyError):
-            return
-
-    def _set_intent(self, service: str, state: ServiceState) -> None:
-        self._intended[service] = state
-        self._save()
-
     def kill(self, service: str) -> None:
         """SIGKILL the container: a crash, no chance to clean up.
 
@@ -400,7 +358,7 @@ class KubernetesBackend(StackAddresses):
         if self._task_status(socket, cid) == "PAUSED":
             self._ctr(socket, "tasks", "resume", cid)
         if self.kill_mode == "hold":
-            self._set_intent(service, ServiceState.DEAD)
+            self._mark([service], ServiceState.DEAD)
             loop = CrashLoop(socket, self.namespace, service, done=lambda: not self._pods(service))
             self._holds[service] = loop
             loop.start()
@@ -431,7 +389,7 @@ class KubernetesBackend(StackAddresses):
     def stop(self, service: str) -> None:
         """Scale to zero (SIGTERM, SIGKILL after the grace period) and wait until the pod is gone."""
         self._thaw(service)
-        self._set_intent(service, ServiceState.STOPPED)
+        self._mark([service], ServiceState.STOPPED)
         self.kubectl.run("scale", f"deployment/{service}", "--replicas=0")
         wait_until(f"{service}'s pod to be gone after scale to 0", lambda: not self._pods(service), 60.0)
 
@@ -441,28 +399,23 @@ class KubernetesBackend(StackAddresses):
         if state is ServiceState.PAUSED:
             self.resume(service)
             return
-        self._set_intent(service, ServiceState.RUNNING)
+        self._mark([service], ServiceState.RUNNING)
         if state is not ServiceState.RUNNING:
             self._release(service)
             self.kubectl.run("scale", f"deployment/{service}", "--replicas=1")
             self._nudge_keeper()
         self.wait_healthy(service, self.health_timeout)
 
-    def restart(self, service: str) -> None:
-        if self.state(service) in (ServiceState.RUNNING, ServiceState.PAUSED):
-            self.stop(service)
-        self.start(service)
-
     def pause(self, service: str) -> None:
         socket, cid = self._container(service)
-        self._set_intent(service, ServiceState.PAUSED)
+        self._mark([service], ServiceState.PAUSED)
         got = self._ctr(socket, "tasks", "pause", cid)
         if got.returncode != 0 and "paused" not in got.stderr:
             raise BackendError(f"pause {service}: ctr tasks pause failed: {(got.stderr or got.stdout).strip()}")
 
     def resume(self, service: str) -> None:
         self._thaw(service)
-        self._set_intent(service, ServiceState.RUNNING)
+        self._mark([service], ServiceState.RUNNING)
 
     def _thaw(self, service: str) -> None:
         pod = self._pod(service)
@@ -490,56 +443,21 @@ class KubernetesBackend(StackAddresses):
             return f"crash loop (restarted {status['restartCount']} times, last exit code {last.get('exitCode')})"
         return None
 
-    def _start_failure(self, name: str, why: str) -> ServiceStartError:
-        tail = self.log_tail(name, 15)
-        return ServiceStartError(
-            f"{name} {why}\n  last log lines (kubectl -n {self.namespace} logs deploy/{name}):\n    "
-            + "\n    ".join(tail),
-            hint=f"fix the cause above; `drill stack down --run-dir {self.run_dir}` deletes namespace {self.namespace}",
-        )
+    def _log_where(self, service: str) -> str:
+        return f"kubectl -n {self.namespace} logs deploy/{service}"
 
-    def _wait_all_healthy(self, names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        last: dict[str, str] = {}
-        checked = 0.0
-        while pending:
-            if time.monotonic() - checked > 2.0:
-                checked = time.monotonic()
-                for name in pending:
-                    problem = self._problem(name)
-                    if problem:
-                        raise self._start_failure(name, f"cannot start: {problem}")
-            for name in list(pending):
-                ok, observed = self._healthy(self.stack.services[name])
-                last[name] = observed
-                if ok:
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                raise self._start_failure(
-                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
-                )
-            if pending:
-                time.sleep(0.1)
+    def _down_hint(self) -> str:
+        return f"`drill stack down --run-dir {self.run_dir}` deletes namespace {self.namespace}"
 
-    def wait_healthy(self, service: str, timeout: float) -> None:
-        spec = self.stack.service(service)
-        deadline = time.monotonic() + timeout
-        checked = 0.0
-        while True:
-            ok, observed = self._healthy(spec)
-            if ok:
-                return
-            if time.monotonic() - checked > 2.0:
-                checked = time.monotonic()
-                problem = self._problem(service)
-                if problem:
-                    raise self._start_failure(service, f"cannot start: {problem}")
-                if self.state(service) is ServiceState.STOPPED:
-                    raise self._start_failure(service, "is not running (scaled to zero)")
-            if time.monotonic() > deadline:
-                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
-            time.sleep(0.05)
+    def _start_problem(self, service: str) -> str | None:
+        problem = self._problem(service)
+        return f"cannot start: {problem}" if problem else None
+
+    def _not_serving(self, service: str) -> str | None:
+        problem = self._start_problem(service)
+        if problem is None and self.state(service) is ServiceState.STOPPED:
+            return "is not running (scaled to zero)"
+        return problem
 
     # --- logs -------------------------------------------------------------------------------------------
 
@@ -563,16 +481,8 @@ class KubernetesBackend(StackAddresses):
 
     # --- operator CLI and runbook shell -------------------------------------------------------------------
 
-    def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
-        if self.stack.operator is None:
-            raise StackFileError("the stack has no x-drill.operator", location=str(self.stack.path))
-        return self._exec(self.stack.operator.service, [*self.stack.operator.command, *args], timeout)
-
-    def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
-        return self._exec(self.stack.workdir_service, ["bash", "-o", "pipefail", "-c", script], timeout)
-
     def _exec(self, service: str, argv: list[str], timeout: float) -> CommandResult:
-        env = {self.stack.mode.env: self.mode() or ""} if self.stack.mode is not None else {}
+        env = self._exec_env()
         pod = self._pod(service)
         if pod is not None and self.state(service) is ServiceState.RUNNING:
             return k8s_exec.exec_in_pod(
@@ -591,40 +501,14 @@ class KubernetesBackend(StackAddresses):
 
     # --- state file ---------------------------------------------------------------------------------------
 
-    def _save(self) -> None:
-        data = {
-            "backend": self.name,
-            "run_id": self.run_id,
-            "namespace": self.namespace,
-            "kubeconfig": str(self.kubectl.kubeconfig) if self._kubectl else (str(self.kubeconfig or "") or None),
-            "stack_file": str(self.stack.path),
-            "status": self.status,
-            "owner": self.owner,
-            "keeper": self.keeper,
-            "env": self.env_overrides,
-            "ports": self.ports,
-            "links": {
-                n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream}
-                for n, li in self.links.items()
-            },
-            "services": {n: {"intended": s.value} for n, s in self._intended.items()},
-        }
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(self.run_dir / STATE_FILE)
-
-    @property
-    def orphaned(self) -> bool:
-        """The drill process that started this stack is gone, and it was not a detached `drill stack up`."""
-        return self.status != "down" and _owner_dead(self.owner)
+    def _state_extra(self) -> dict[str, Any]:
+        kubeconfig = str(self.kubectl.kubeconfig) if self._kubectl else (str(self.kubeconfig or "") or None)
+        return {"namespace": self.namespace, "kubeconfig": kubeconfig, "keeper": self.keeper}
 
     @classmethod
-    def attach(cls, run_dir: Path, health_timeout: float = 90.0) -> KubernetesBackend:
-        """Rebuild the backend of a stack started by another ``drill`` process from its ``stack.json``."""
-        data = read_state(run_dir)
+    def _from_state(cls, data: Mapping[str, Any], run_dir: Path, health_timeout: float | None) -> KubernetesBackend:
         kubeconfig = data.get("kubeconfig")
-        backend = cls(
+        return cls(
             load_stack(Path(data["stack_file"])),
             run_dir,
             run_id=str(data["run_id"]),
@@ -632,24 +516,15 @@ class KubernetesBackend(StackAddresses):
             health_timeout=health_timeout,
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
         )
-        backend.namespace = str(data.get("namespace") or backend.namespace)
-        backend.status = str(data.get("status", "up"))
-        backend.owner = data.get("owner")
-        backend.keeper = data.get("keeper")
-        backend.ports = {str(k): int(v) for k, v in data.get("ports", {}).items()}
-        backend.links = {
-            n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"]))
-            for n, li in data.get("links", {}).items()
-        }
-        for name, rec in data.get("services", {}).items():
-            if name in backend._intended:
-                backend._intended[name] = ServiceState(rec.get("intended", "running"))
-        return backend
+
+    def _restore_extra(self, data: Mapping[str, Any]) -> None:
+        self.namespace = str(data.get("namespace") or self.namespace)
+        self.keeper = data.get("keeper")
 
 
 def stop_keeper(keeper: Mapping[str, Any] | None) -> None:
     """SIGTERM the port-forward keeper's process group (it and its kubectl children), if it is still ours."""
-    if not keeper or _owner_dead(keeper):
+    if not keeper or owner_dead(keeper):
         return
     pid = int(keeper["pid"])
     with contextlib.suppress(ProcessLookupError, PermissionError):

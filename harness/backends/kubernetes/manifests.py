@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends.docker import _interpolate as interpolate
+from harness.backends.container_base import interpolate
 from harness.errors import StackFileError
 from harness.stack import StackDescription
 
