@@ -186,3 +186,22 @@ def test_quarterly_drill_passes_on_the_kubernetes_backend(quarter: str, tmp_path
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "passed" in proc.stdout
+
+
+def test_parallel_workers_run_in_namespaces_of_their_own(tmp_path: Path) -> None:
+    """`drill run -n 2`: both workers drive the same cluster at once, each scenario in its own namespace."""
+    import json
+
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [DRILL, "run", "-n", "2", "--backend", "kubernetes", "--quarter", "Q2", "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert {p.name for p in report.glob("journal-gw*.json")} == {"journal-gw0.json", "journal-gw1.json"}
+    states = [json.loads(p.read_text()) for p in report.glob("runs/*/stack.json")]
+    namespaces = [s["namespace"] for s in states]
+    assert len(namespaces) == 4 and len(set(namespaces)) == 4, namespaces
+    for namespace in namespaces:
+        assert leftovers(namespace, []) == []
+    assert all(s["status"] == "down" for s in states), [s["status"] for s in states]
