@@ -470,12 +470,17 @@ if [ "$IMAGES" = 1 ]; then
 fi
 
 # --- where things are --------------------------------------------------------------------------------------
-python3 - "$STATE/runtime.json" "$NODES" "$STATE" "$NODE_NET" <<'PY'
+python3 - "$STATE/runtime.json" "$NODES" "$STATE" "$NODE_NET" "$NETNS" "$VETH_PEER" "$POD1_NET" "$SVC_NET" \
+  "$NODE1_IP" "$POD2_NET" "$NODE2_IP" "$VETH_HOST" <<'PY'
 import json, sys
-path, nodes, state, node_net = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, nodes, state, node_net, netns, peer, pod1, svc, ip1, pod2, ip2, veth_host = sys.argv[1:2] + [int(sys.argv[2])] + sys.argv[3:]
+info = {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}
+if nodes == 2:  # node loss: this link down cuts node 2 off; up plus these routes brings it back
+    info["drill-node2"]["link"] = {"netns": netns, "device": peer,
+                                   "routes": [f"{pod1} via {ip1}", f"{svc} via {ip1}"],
+                                   "host_routes": [f"{pod2} via {ip2} dev {veth_host}"]}
 json.dump({"node_net": node_net,  # the only non-loopback range the kubernetes backend accepts an API server in
-           "nodes": {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}},
-          open(path, "w"), indent=2)
+           "nodes": info}, open(path, "w"), indent=2)
 PY
 say "cluster ready in $(( $(date +%s) - started ))s: $(kubectl --kubeconfig="$KC" get nodes --no-headers | awk '{print $1"="$2}' | tr '\n' ' ')"
 cat <<USE

@@ -205,3 +205,53 @@ def test_parallel_workers_run_in_namespaces_of_their_own(tmp_path: Path) -> None
     for namespace in namespaces:
         assert leftovers(namespace, []) == []
     assert all(s["status"] == "down" for s in states), [s["status"] for s in states]
+
+
+def test_node_loss_is_detected_and_the_lost_pods_are_rescheduled(tmp_path: Path) -> None:
+    """Two nodes (scripts/k8s-setup.sh --nodes 2): cut node 2 off; the control plane marks it NotReady, its
+    pods come back on node 1 (healthy through the same port-forward addresses); rollback brings node 2 back."""
+    from harness.backends.kubernetes import KubernetesBackend
+    from harness.backends.kubernetes.cluster import node_links
+    from harness.backends.kubernetes.node_loss import NodeLoss
+    from harness.faults.base import FaultContext
+
+    b = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "run")
+    lost = sorted(node_links(b.kubectl.kubeconfig))
+    if not lost or len(b.node_ready()) < 2:
+        pytest.skip("node loss needs two nodes: scripts/k8s-setup.sh --nodes 2 (this cluster has one)")
+    node = lost[0]
+    b.up()
+    try:
+        health_ports = {name: spec.health.port for name, spec in b.stack.services.items() if spec.health}
+        on_node = [s for s in health_ports if b.node_of(s) == node]
+        if not on_node:
+            pytest.skip(f"the scheduler put no service on {node} this time: nothing to reschedule")
+        urls = {s: b.endpoint(s, health_ports[s]).url for s in on_node}
+        fault = NodeLoss(b, node, ctx=FaultContext(run_dir=b.run_dir))
+        t0 = time.monotonic()
+        fault.inject()
+        while b.node_ready().get(node):
+            assert time.monotonic() - t0 < 120, f"{node} still Ready 120 s after its link went down"
+            time.sleep(0.5)
+        detected = time.monotonic() - t0
+        pending = set(on_node)
+        while pending:
+            assert time.monotonic() - t0 < 240, f"not rescheduled within 240 s: {sorted(pending)}"
+            for s in list(pending):
+                if b.node_of(s) not in (None, node) and b._healthy(b.stack.services[s])[0]:
+                    pending.discard(s)
+            time.sleep(0.5)
+        rescheduled = time.monotonic() - t0
+        assert all(b.endpoint(s, health_ports[s]).url == u for s, u in urls.items())  # the same addresses
+        t1 = time.monotonic()
+        fault.rollback()
+        assert b.node_ready()[node]
+        print(
+            f"node loss of {node} ({', '.join(on_node)}): NotReady after {detected:.1f}s, every lost service "
+            f"healthy on another node after {rescheduled:.1f}s; rollback (node Ready, all healthy) "
+            f"{time.monotonic() - t1:.1f}s"
+        )
+    finally:
+        ports = list(b.ports.values())
+        b.down()
+        assert leftovers(b.namespace, ports) == []

@@ -221,6 +221,38 @@ def containerd_sockets(kubeconfig: Path) -> dict[str, Path]:
     return {}
 
 
+@dataclass(frozen=True)
+class NodeLink:
+    """How a node made by ``scripts/k8s-setup.sh --nodes 2`` is cut off and put back: its end of the node veth
+    (``device`` in network namespace ``netns``) and the routes a link going down deletes."""
+
+    netns: str
+    device: str
+    routes: tuple[str, ...]
+    host_routes: tuple[str, ...]
+
+
+def node_links(kubeconfig: Path) -> dict[str, NodeLink]:
+    """Node name -> its :class:`NodeLink`, for the nodes that can be lost (``runtime.json``)."""
+    for where in (kubeconfig.parent / RUNTIME_FILE, default_state_dir() / RUNTIME_FILE):
+        try:
+            data = json.loads(where.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        links = {}
+        for node, info in data.get("nodes", {}).items():
+            link = info.get("link")
+            if isinstance(link, dict):
+                links[str(node)] = NodeLink(
+                    str(link["netns"]),
+                    str(link["device"]),
+                    tuple(str(r) for r in link.get("routes", [])),
+                    tuple(str(r) for r in link.get("host_routes", [])),
+                )
+        return links
+    return {}
+
+
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.2) -> Any:
     """Poll ``check()`` until it returns something truthy; :class:`BackendError` naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout

@@ -40,7 +40,14 @@ from harness.backends.container_base import CONTAINER_WORKDIR, ContainerBackend,
 from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests
-from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, normalized_image, wait_until
+from harness.backends.kubernetes.cluster import (
+    Kubectl,
+    NodeLink,
+    containerd_sockets,
+    node_links,
+    normalized_image,
+    wait_until,
+)
 from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
@@ -426,6 +433,65 @@ class KubernetesBackend(ContainerBackend):
             got = self._ctr(socket, "tasks", "resume", cid)
             if got.returncode != 0:
                 raise BackendError(f"resume {service}: ctr tasks resume failed: {(got.stderr or got.stdout).strip()}")
+
+    # --- nodes (node loss) ---------------------------------------------------------------------------------
+
+    def node_ready(self) -> dict[str, bool]:
+        """Node name -> whether the control plane sees it Ready now."""
+        return {
+            str(node["metadata"]["name"]): any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in node.get("status", {}).get("conditions", [])
+            )
+            for node in self.kubectl.json("get", "nodes")["items"]
+        }
+
+    def node_of(self, service: str) -> str | None:
+        """The node the service's current pod is scheduled on (None when it has no pod)."""
+        pod = self._pod(service)
+        return None if pod is None else (str(pod["spec"].get("nodeName") or "") or None)
+
+    def _node_link(self, node: str) -> NodeLink:
+        links = node_links(self.kubeconfig or self.kubectl.kubeconfig)
+        if node not in links:
+            known = ", ".join(sorted(links)) or "none: the cluster has one node"
+            raise EnvironmentProblem(
+                f"node loss needs a node whose link the set-up made; {node!r} is not one (nodes that can be lost: "
+                f"{known})",
+                hint="start the cluster with two nodes: scripts/k8s-setup.sh --nodes 2",
+            )
+        return links[node]
+
+    def _ip(self, *argv: str, netns: str | None = None) -> None:
+        cmd = ["ip", "netns", "exec", netns, "ip", *argv] if netns else ["ip", *argv]
+        try:
+            got = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        except FileNotFoundError:
+            raise EnvironmentProblem("ip (iproute2) is not installed", hint="apt-get install iproute2") from None
+        if got.returncode != 0:
+            raise BackendError(
+                f"`{' '.join(cmd)}` failed: {got.stderr.strip()}",
+                hint="node loss changes the node's network: it needs root, like scripts/k8s-setup.sh",
+            )
+
+    def lose_node(self, node: str) -> None:
+        """The whole machine drops off: its link goes down, so its kubelet stops reporting and its pods are cut
+        off (they keep running, as on a partitioned machine). The control plane marks it NotReady after its
+        grace period (20 s, ``--node-monitor-grace-period``) and evicts its pods 5 s later; their Deployments
+        replace them on the nodes that are left."""
+        link = self._node_link(node)
+        self._ip("link", "set", link.device, "down", netns=link.netns)
+
+    def restore_node(self, node: str, timeout: float = 120.0) -> None:
+        """The link back up, with the routes its going down deleted; wait until the node is Ready again."""
+        link = self._node_link(node)
+        self._ip("link", "set", link.device, "up", netns=link.netns)
+        for route in link.routes:
+            self._ip("route", "replace", *route.split(), netns=link.netns)
+        for route in link.host_routes:
+            self._ip("route", "replace", *route.split())
+        wait_until(f"node {node} Ready again after its link came back", lambda: self.node_ready().get(node), timeout)
+        self._nudge_keeper()
 
     # --- health ------------------------------------------------------------------------------------------
 

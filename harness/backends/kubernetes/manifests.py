@@ -190,6 +190,9 @@ def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+EVICT_AFTER_S = 5
+
+
 def pod_spec(
     svc: ComposeService, ports: Mapping[str, int], cluster_ips: Mapping[str, str], *, restart: str = "Always"
 ) -> dict[str, Any]:
@@ -214,6 +217,12 @@ def pod_spec(
         "enableServiceLinks": False,  # no FOO_PORT=tcp://... variables: the compose environment only
         "automountServiceAccountToken": False,
         "hostAliases": [{"ip": ip, "hostnames": [host]} for host, ip in sorted(cluster_ips.items())],
+        # a lost node's pods are replaced on another node within seconds of it being found NotReady (the
+        # default, 300 s, would outlast any drill): the node-loss drill measures detection and rescheduling
+        "tolerations": [
+            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": EVICT_AFTER_S}
+            for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+        ],
         "containers": [container],
         "volumes": [
             {"name": f"v{i}", "hostPath": {"path": host, "type": "DirectoryOrCreate"}}
