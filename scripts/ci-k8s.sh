@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI for the kubernetes backend: build and start a one-node cluster (scripts/k8s-setup.sh), run the quarterly
-# drills Q1-Q4 with `drill run --backend kubernetes`, then tests/integration/test_kubernetes_backend.py against
-# the same cluster, and always tear the cluster down (scripts/k8s-down.sh) on the way out.
+# drills Q1-Q4 with `drill run --backend kubernetes`, add the second node (--nodes 2), run
+# tests/integration/test_kubernetes_backend.py against the two-node cluster (node loss included), and always
+# tear the cluster down (scripts/k8s-down.sh) on the way out.
 #
 # Fresh machine: k8s-setup.sh installs the Debian packages it needs, builds Kubernetes v1.34.4 with Go
 # (about 8.5-12 min of both cores, 3.8 GB of Go build cache; cached in /var/cache/drill-k8s afterwards, so a
@@ -66,14 +67,18 @@ for q in ${K8S_CI_QUARTERS:-Q1 Q2 Q3 Q4}; do
 done
 drills_s=$(( $(date +%s) - t1 ))
 
-say "integration tests: tests/integration/test_kubernetes_backend.py (the quarterly drills just ran above)"
+say "second node for the node-loss test: scripts/k8s-setup.sh --nodes 2"
+t2=$(date +%s)
+bash scripts/k8s-setup.sh --nodes 2
+node2_s=$(( $(date +%s) - t2 ))
+say "integration tests on two nodes: tests/integration/test_kubernetes_backend.py (the quarterly drills just ran above)"
 t2=$(date +%s)
 tests_rc=0
 heavy .venv/bin/pytest tests/integration/test_kubernetes_backend.py -q -p no:cacheprovider \
   -k "not quarterly_drill" || tests_rc=$?
 tests_s=$(( $(date +%s) - t2 ))
 
-say "times: set-up ${setup_s}s, drills ${drills_s}s, integration tests ${tests_s}s"
+say "times: set-up ${setup_s}s, drills ${drills_s}s, second node ${node2_s}s, integration tests ${tests_s}s"
 [ ${#failed[@]} -eq 0 ] || die "quarterly drill(s) failed on the kubernetes backend: ${failed[*]}"
 [ "$tests_rc" = 0 ] || die "tests/integration/test_kubernetes_backend.py failed (pytest exit $tests_rc)"
 say "kubernetes backend: Q1-Q4 and the integration tests passed"
