@@ -88,8 +88,16 @@ def test_stack_is_healthy_through_port_forwards_and_a_killed_container_is_restar
     backend.kill("broker")
     backend.wait_healthy("broker", 60.0)  # nobody starts it: the kubelet does
     took = time.monotonic() - started
-    restarts = backend._container_status(backend._pod("broker") or {}, "broker").get("restartCount", 0)
-    assert restarts == restarts_before + 1
+
+    def restarts() -> int:
+        return int(backend._container_status(backend._pod("broker") or {}, "broker").get("restartCount", 0))
+
+    # the restarted broker may serve before its kubelet has posted the pod status (seen on node 2 of a busy
+    # machine): the restart count in the API follows within the kubelet's status sync
+    deadline = time.monotonic() + 30
+    while restarts() == restarts_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert restarts() == restarts_before + 1
     assert backend.endpoint("broker", "http").url == broker_url  # same address across the restart
     print(f"broker killed -> healthy again via the kubelet in {took:.1f}s")
 
