@@ -217,7 +217,7 @@ def test_parallel_workers_run_in_namespaces_of_their_own(tmp_path: Path) -> None
 
 def test_node_loss_is_detected_and_the_lost_pods_are_rescheduled(tmp_path: Path) -> None:
     """Two nodes (scripts/k8s-setup.sh --nodes 2): cut node 2 off; the control plane marks it NotReady, its
-    pods come back on node 1 (healthy through the same port-forward addresses); rollback brings node 2 back."""
+    pods come back on node 1 (healthy through the same port-forward addresses); rollback makes node 2 Ready again."""
     from harness.backends.kubernetes import KubernetesBackend
     from harness.backends.kubernetes.cluster import node_links
     from harness.backends.kubernetes.node_loss import NodeLoss
@@ -256,7 +256,7 @@ def test_node_loss_is_detected_and_the_lost_pods_are_rescheduled(tmp_path: Path)
         assert b.node_ready()[node]
         print(
             f"node loss of {node} ({', '.join(on_node)}): NotReady after {detected:.1f}s, every lost service "
-            f"healthy on another node after {rescheduled:.1f}s; rollback (node Ready, all healthy) "
+            f"healthy on another node after {rescheduled:.1f}s; rollback (node Ready again) "
             f"{time.monotonic() - t1:.1f}s"
         )
     finally:

@@ -198,13 +198,21 @@ class KubernetesBackend(ContainerBackend):
         self._start_keeper()
         toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]
         for name in toxiproxies:
+            deployments[name]["spec"]["template"]["spec"]["affinity"] = manifests.STABLE_NODE_AFFINITY
             self._deploy(deployments[name])
         self._wait_all_healthy(toxiproxies)
         self._create_links()
+        healthy = set(toxiproxies)
         others = [n for n in self.stack.start_order() if n not in toxiproxies]
         for name in others:
+            # a service starts once its depends_on answer (as compose's service_healthy): an engine that finds
+            # its broker not there yet gives up after its retries, more likely with pods spread over two nodes
+            waiting = [d for d in self.stack.services[name].depends_on if d not in healthy]
+            if waiting:
+                self._wait_all_healthy(waiting)
+                healthy.update(waiting)
             self._deploy(deployments[name])
-        self._wait_all_healthy(others)
+        self._wait_all_healthy([n for n in others if n not in healthy])
 
     def _deploy(self, deployment: dict[str, Any]) -> None:
         self._mark([deployment["metadata"]["name"]], ServiceState.RUNNING)

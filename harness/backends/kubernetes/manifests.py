@@ -191,6 +191,19 @@ def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:
 
 
 EVICT_AFTER_S = 5
+# Toxiproxy holds the links (and the faults on them) in memory: a replacement pod would start with none. It
+# prefers the node scripts/k8s-setup.sh labels drill.node=1, the one node loss never takes (a soft preference:
+# on a cluster without the label it changes nothing).
+STABLE_NODE_AFFINITY = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "preference": {"matchExpressions": [{"key": "drill.node", "operator": "In", "values": ["1"]}]},
+            }
+        ]
+    }
+}
 
 
 def pod_spec(

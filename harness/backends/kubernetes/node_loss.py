@@ -4,7 +4,7 @@ Inject cuts the node's link (:meth:`KubernetesBackend.lose_node`): its kubelet s
 cut off while they keep running, as on a partitioned machine. What a drill then measures is Kubernetes' own
 response: the node found ``NotReady`` (detection, about 20-25 s here: ``--node-monitor-grace-period=20s``),
 and its pods evicted 5 s later and replaced on the node that is left (rescheduling). Rollback puts the link
-back and waits until the node is Ready and every service healthy.
+back and waits until the node is Ready; the services' health after that is the scenario's to check.
 
 Registered as fault kind ``node_loss``, so the ledger and ``drill cleanup`` put a lost node back after a
 crash of the drill. On a one-node cluster, or any other backend, it refuses with the reason (never a silent
@@ -13,10 +13,9 @@ no-op): a node that cannot be lost is an :class:`EnvironmentProblem`.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Self
 
-from harness.errors import BackendError, EnvironmentProblem
+from harness.errors import EnvironmentProblem
 from harness.faults.base import Fault, FaultContext, Params, ParamValue
 from harness.faults.registry import register_fault
 
@@ -29,7 +28,7 @@ HEALTHY_TIMEOUT_S = 120.0
 
 @register_fault
 class NodeLoss(Fault):
-    """Cut a node off the cluster. Rollback: its link back, the node Ready, every service healthy."""
+    """Cut a node off the cluster. Rollback: its link back, the node Ready again."""
 
     kind = "node_loss"
 
@@ -75,15 +74,6 @@ class NodeLoss(Fault):
         self.k8s.lose_node(self.node)
 
     def _rollback(self) -> None:
-        backend = self.k8s
-        backend.restore_node(self.node, timeout=self.healthy_timeout_s)
-        deadline = time.monotonic() + self.healthy_timeout_s
-        errors = []
-        for name in backend.stack.start_order():
-            try:
-                backend.wait_healthy(name, max(1.0, deadline - time.monotonic()))
-            except BackendError as exc:
-                errors.append(f"{name}: {exc}")
-        if errors:
-            raise BackendError(f"after node {self.node} came back: " + "; ".join(errors),
-                               hint="kubectl get pods -o wide in the run's namespace")
+        # the machine back: link up, routes back, node Ready. How the services fare afterwards (an engine
+        # whose data SLA was violated, orders to reconcile) is the scenario's to judge, as after a network fault
+        self.k8s.restore_node(self.node, timeout=self.healthy_timeout_s)
