@@ -6,8 +6,8 @@ Run (under the shared lock: it starts real stacks):
 
 A backend whose engine or cluster is not there is reported as skipped, with the reason. Fault latency is
 measured from the host, through the backend's own port-forwards, as a drill sees it:
-  * kill: ``inject()`` call -> health endpoint fails, and -> healthy again with nobody acting (the kubelet's
-    restart, what a drill measures on Kubernetes);
+  * kill, ``restart`` mode: ``inject()`` call -> health endpoint fails, and -> healthy again with nobody acting
+    (the kubelet's restart); ``hold`` mode (the default): ``inject()`` -> health fails, ``rollback()`` -> healthy;
   * stop / pause: ``inject()`` -> health fails; ``rollback()`` -> healthy again;
   * link_down / latency: through a port-forward to Toxiproxy's link port (the marketdata link), ``inject()``
     -> a probe through the link fails / is slow; ``rollback()`` -> clean again;
@@ -113,15 +113,24 @@ def fault_latencies(rounds: int) -> None:
             for _ in range(rounds):
                 for service in ("broker", "dashboard"):
                     url = health_url(backend, service)
+                    backend.kill_mode = "restart"  # DRILL_K8S_KILL=restart: the kubelet's self-healing
                     t0 = time.monotonic()
                     fault: Fault = Kill(backend, service, ctx=ctx)
                     fault.inject()
                     note(f"kill {service}: inject -> health fails", until(lambda u=url: not healthy(u), t0))
                     note(
-                        f"kill {service}: inject -> healthy again (kubelet restart)",
+                        f"kill {service} (restart mode): inject -> healthy again (kubelet restart)",
                         until(lambda u=url: healthy(u, 1.0), t0),
                     )
                     fault.rollback()
+                    backend.kill_mode = "hold"  # the default: down until the rollback (the on-call's restart)
+                    t0 = time.monotonic()
+                    fault = Kill(backend, service, ctx=ctx)
+                    fault.inject()
+                    note(f"kill {service} (hold mode): inject -> health fails", until(lambda u=url: not healthy(u), t0))
+                    t1 = time.monotonic()
+                    fault.rollback()
+                    note(f"kill {service} (hold mode): rollback -> healthy", until(lambda u=url: healthy(u), t1))
                 url = health_url(backend, "marketdata")
                 for kind, cls in (("stop", Stop), ("pause", Pause)):
                     t0 = time.monotonic()

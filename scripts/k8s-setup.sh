@@ -198,6 +198,13 @@ for net in "$NODE_NET" "$POD_NET" "$SVC_NET"; do
 done
 
 alive() { [ -s "$STATE/pids/$1.pid" ] && kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null; }
+# put FILE: stdin into FILE, only when it differs (a running kube-proxy watches its configuration file and exits
+# when it is rewritten, even with the same content: an idempotent re-run, --nodes 2, must leave it alone)
+put() {
+  local tmp="$1.new.$$"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv -f "$tmp" "$1"; fi
+}
 # launch NAME CMD...: run it in the background in its own session, pid into pids/NAME.pid, log into logs/NAME.log
 launch() {
   local name=$1; shift
@@ -283,7 +290,7 @@ chmod 600 "$KC"
 node_config() {
   local n=$1 ip=$2 subnet=$3 d="$STATE/node$1"
   mkdir -p "$d"/{net.d,kubelet,ctrd}
-  cat >"$d/containerd.toml" <<TOML
+  put "$d/containerd.toml" <<TOML
 version = 2
 root = "$d/ctrd/root"
 state = "$d/ctrd/state"
@@ -299,7 +306,7 @@ state = "$d/ctrd/state"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
 TOML
-  cat >"$d/net.d/10-drill.conflist" <<JSON
+  put "$d/net.d/10-drill.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "drill-k8s",
@@ -312,7 +319,7 @@ TOML
   ]
 }
 JSON
-  cat >"$d/kubelet.yaml" <<YAML
+  put "$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -335,7 +342,7 @@ evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.availa
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
-  cat >"$d/proxy.yaml" <<YAML
+  put "$d/proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
@@ -463,12 +470,17 @@ if [ "$IMAGES" = 1 ]; then
 fi
 
 # --- where things are --------------------------------------------------------------------------------------
-python3 - "$STATE/runtime.json" "$NODES" "$STATE" "$NODE_NET" <<'PY'
+python3 - "$STATE/runtime.json" "$NODES" "$STATE" "$NODE_NET" "$NETNS" "$VETH_PEER" "$POD1_NET" "$SVC_NET" \
+  "$NODE1_IP" "$POD2_NET" "$NODE2_IP" "$VETH_HOST" <<'PY'
 import json, sys
-path, nodes, state, node_net = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+path, nodes, state, node_net, netns, peer, pod1, svc, ip1, pod2, ip2, veth_host = sys.argv[1:2] + [int(sys.argv[2])] + sys.argv[3:]
+info = {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}
+if nodes == 2:  # node loss: this link down cuts node 2 off; up plus these routes brings it back
+    info["drill-node2"]["link"] = {"netns": netns, "device": peer,
+                                   "routes": [f"{pod1} via {ip1}", f"{svc} via {ip1}"],
+                                   "host_routes": [f"{pod2} via {ip2} dev {veth_host}"]}
 json.dump({"node_net": node_net,  # the only non-loopback range the kubernetes backend accepts an API server in
-           "nodes": {f"drill-node{n}": {"containerd": f"{state}/node{n}/ctrd/containerd.sock"} for n in range(1, nodes + 1)}},
-          open(path, "w"), indent=2)
+           "nodes": info}, open(path, "w"), indent=2)
 PY
 say "cluster ready in $(( $(date +%s) - started ))s: $(kubectl --kubeconfig="$KC" get nodes --no-headers | awk '{print $1"="$2}' | tr '\n' ' ')"
 cat <<USE

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import re
 import shutil
@@ -38,7 +37,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -49,16 +47,26 @@ import docker.errors
 import yaml
 
 import docker
-from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
+from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState
+from harness.backends.container_base import (
+    CONTAINER_WORKDIR,
+    LOCAL_IMAGES,
+    STATE_FILE,
+    ContainerBackend,
+    close_out_ledger,
+    dead_run_state,
+    mark_reaped,
+    read_state,
+)
+from harness.backends.container_base import interpolate as _interpolate
 from harness.backends.process import free_port
-from harness.backends.reaper import ReaperHandle, owner_alive, owner_record
+from harness.backends.reaper import ReaperHandle
 from harness.commands import run_command
 from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceStartError, StackFileError, ToolMissing
-from harness.stack import StackDescription, load_stack
+from harness.stack import StackDescription
 from harness.toxiproxy import ToxiproxyAdapter
 
-STATE_FILE = "stack.json"
-CONTAINER_WORKDIR = "/work"
+__all__ = ["CONTAINER_WORKDIR", "LOCAL_IMAGES", "STATE_FILE", "DockerBackend", "close_out_ledger", "read_state"]
 LABEL_RUN_ID = "drill.run-id"
 LABEL_RUN_DIR = "drill.run-dir"
 LABEL_PROJECT = "com.docker.compose.project"
@@ -68,14 +76,6 @@ BUILD_HINT = (
     "run scripts/build-images.sh (builds every image offline), or, with a registry, "
     "`docker compose -f docker-compose.yml build` / `pull`"
 )
-# compose variable -> the local image scripts/build-images.sh tags
-LOCAL_IMAGES = {
-    "BASE_IMAGE": "drill-python:bookworm",
-    "TOXIPROXY_IMAGE": "drill-toxiproxy:local",
-    "PROMETHEUS_IMAGE": "drill-prometheus:local",
-    "ALERTMANAGER_IMAGE": "drill-alertmanager:local",
-}
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 _EXEC_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docker-exec")
 
 
@@ -121,15 +121,7 @@ def _env_name(service: str, port_name: str) -> str:
     return "DRILL_PORT_" + re.sub(r"[^A-Za-z0-9]", "_", f"{service}_{port_name}").upper()
 
 
-def _interpolate(text: str, env: Mapping[str, str]) -> str:
-    def sub(match: re.Match[str]) -> str:
-        value = env.get(match.group(1))
-        return value if value else (match.group(2) or "")
-
-    return _VAR.sub(sub, text)
-
-
-class DockerBackend(StackAddresses):
+class DockerBackend(ContainerBackend):
     """A stack of containers described by a :class:`StackDescription` (its compose ``services:``)."""
 
     name = "docker"
@@ -141,20 +133,11 @@ class DockerBackend(StackAddresses):
         *,
         run_id: str | None = None,
         env: Mapping[str, str] | None = None,
-        health_timeout: float = 60.0,
+        health_timeout: float | None = None,
     ) -> None:
-        self.stack = stack
-        self.run_dir = run_dir.resolve()
-        self.run_id = run_id or f"drill-{uuid.uuid4().hex[:8]}"
+        super().__init__(stack, run_dir, run_id=run_id, env=env, health_timeout=health_timeout)
         self.project = re.sub(r"[^a-z0-9_-]", "-", self.run_id.lower())
-        self.env_overrides = dict(env or {})
-        self.health_timeout = health_timeout
-        self.ports: dict[str, int] = {}
-        self.links: dict[str, LinkInfo] = {}
-        self.owner: dict[str, Any] | None = owner_record()
         self._reaper: ReaperHandle | None = None
-        self.status = "new"
-        self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
         self._client: docker.DockerClient | None = None
         self._containers: dict[str, Any] = {}
         self._toxiproxy: ToxiproxyAdapter | None = None
@@ -169,35 +152,15 @@ class DockerBackend(StackAddresses):
             self._client = docker_client()
         return self._client
 
-    def detach(self) -> None:
-        """The stack outlives this process on purpose (``drill stack up``): never reaped as a dead run."""
-        self.owner = None
-
-    def mode(self) -> str | None:
-        if self.stack.mode is None:
-            return None
-        env = self._compose_env()
-        return env.get(self.stack.mode.env) or self.stack.mode.default
-
     # --- compose ------------------------------------------------------------------------------------
 
-    def _compose_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for var, image in LOCAL_IMAGES.items():
-            if not env.get(var) and self._image_exists(image):
-                env[var] = image
-        env.update(
-            {
-                "DRILL_RUN_ID": self.run_id,
-                "DRILL_RUN_DIR": str(self.run_dir),
-                "DRILL_WORKDIR": str(self.workdir),
-            }
-        )
+    def _env(self) -> dict[str, str]:
+        """The compose file's environment: the shared one plus each published port as ``DRILL_PORT_*``."""
+        ports = {}
         for key, port in self.ports.items():
             service, port_name = key.split(".", 1)
-            env[_env_name(service, port_name)] = str(port)
-        env.update(self.env_overrides)
-        return env
+            ports[_env_name(service, port_name)] = str(port)
+        return self._run_env(ports)
 
     def _image_exists(self, image: str) -> bool:
         try:
@@ -219,7 +182,7 @@ class DockerBackend(StackAddresses):
             str(self.stack.stack_dir),
             *args,
         ]
-        result = run_command(argv, cwd=self.stack.stack_dir, env=self._compose_env(), timeout=timeout)
+        result = run_command(argv, cwd=self.stack.stack_dir, env=self._env(), timeout=timeout)
         if result.exit_code != 0:
             text = result.output.strip()[-2000:]
             if "port is already allocated" in text or "address already in use" in text:
@@ -236,7 +199,7 @@ class DockerBackend(StackAddresses):
             doc = yaml.safe_load(self.stack.path.read_text(encoding="utf-8"))
         except (OSError, yaml.YAMLError) as exc:
             raise StackFileError(f"cannot read the compose services: {exc}", location=str(self.stack.path)) from exc
-        env = self._compose_env()
+        env = self._env()
         images: dict[str, str] = {}
         for name, svc in (doc.get("services") or {}).items():
             if isinstance(svc, dict) and svc.get("image"):
@@ -304,11 +267,6 @@ class DockerBackend(StackAddresses):
         except BaseException:
             self.down()
             raise
-        self._save()
-
-    def _mark(self, names: list[str], state: ServiceState) -> None:
-        for name in names:
-            self._intended[name] = state
         self._save()
 
     def _create_links(self) -> None:
@@ -430,13 +388,6 @@ class DockerBackend(StackAddresses):
         self._reload_intent(service)
         return ServiceState.STOPPED if self._intended[service] == ServiceState.STOPPED else ServiceState.DEAD
 
-    def _reload_intent(self, service: str) -> None:
-        try:
-            rec = json.loads((self.run_dir / STATE_FILE).read_text(encoding="utf-8"))["services"][service]
-            self._intended[service] = ServiceState(rec["intended"])
-        except (OSError, ValueError, KeyError):
-            return
-
     def _act(self, service: str, what: str, fn: Any) -> None:
         try:
             fn()
@@ -455,15 +406,13 @@ class DockerBackend(StackAddresses):
 
     def kill(self, service: str) -> None:
         container = self._running(service)
-        self._intended[service] = ServiceState.STOPPED
-        self._save()
+        self._mark([service], ServiceState.STOPPED)
         self._act(service, "kill", lambda: container.kill(signal="SIGKILL"))
         self._wait_status(service, ("exited", "dead"), 10.0)
 
     def stop(self, service: str) -> None:
         container = self._running(service)
-        self._intended[service] = ServiceState.STOPPED
-        self._save()
+        self._mark([service], ServiceState.STOPPED)
         if container.status == "paused":
             self._act(service, "unpause", container.unpause)
         self._act(service, "stop", lambda: container.stop(timeout=5))
@@ -477,24 +426,17 @@ class DockerBackend(StackAddresses):
         if state is ServiceState.RUNNING:
             return
         container = self._require(service)
-        self._intended[service] = ServiceState.RUNNING
-        self._save()
+        self._mark([service], ServiceState.RUNNING)
         self._act(service, "start", container.start)
         self._read_back_ports()
         self._save()
         self.wait_healthy(service, self.health_timeout)
 
-    def restart(self, service: str) -> None:
-        if self.state(service) in (ServiceState.RUNNING, ServiceState.PAUSED):
-            self.stop(service)
-        self.start(service)
-
     def pause(self, service: str) -> None:
         container = self._running(service)
         if container.status == "paused":
             return
-        self._intended[service] = ServiceState.PAUSED
-        self._save()
+        self._mark([service], ServiceState.PAUSED)
         self._act(service, "pause", container.pause)
 
     def resume(self, service: str) -> None:
@@ -502,8 +444,7 @@ class DockerBackend(StackAddresses):
         if container is not None and container.status == "paused":
             self._act(service, "unpause", container.unpause)
         if container is not None:
-            self._intended[service] = ServiceState.RUNNING
-            self._save()
+            self._mark([service], ServiceState.RUNNING)
 
     def _running(self, service: str) -> Any:
         container = self._require(service)
@@ -516,49 +457,23 @@ class DockerBackend(StackAddresses):
 
     # --- health ----------------------------------------------------------------------------------------
 
-    def _start_failure(self, name: str, why: str) -> ServiceStartError:
-        tail = self.log_tail(name, 15)
-        container = self._containers.get(name)
-        where = f"docker logs {container.name}" if container is not None else f"{self.run_dir / 'logs'}"
-        return ServiceStartError(
-            f"{name} {why}\n  last log lines ({where}):\n    " + "\n    ".join(tail),
-            hint="fix the cause above; `drill stack down --run-dir " + str(self.run_dir) + "` removes the containers",
-        )
+    def _log_where(self, service: str) -> str:
+        container = self._containers.get(service)
+        return f"docker logs {container.name}" if container is not None else str(self.run_dir / "logs")
 
-    def _wait_all_healthy(self, names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        last: dict[str, str] = {}
-        while pending:
-            for name in list(pending):
-                container = self._container(name)
-                if container is None or container.status in ("exited", "dead"):
-                    code = container.attrs.get("State", {}).get("ExitCode") if container is not None else None
-                    raise self._start_failure(name, f"exited (code {code}) before it was healthy")
-                ok, observed = self._healthy(self.stack.services[name])
-                last[name] = observed
-                if ok:
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                raise self._start_failure(
-                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
-                )
-            if pending:
-                time.sleep(0.1)
+    def _down_hint(self) -> str:
+        return f"`drill stack down --run-dir {self.run_dir}` removes the containers"
 
-    def wait_healthy(self, service: str, timeout: float) -> None:
-        spec = self.stack.service(service)
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.state(service)
-            if state not in (ServiceState.RUNNING, ServiceState.PAUSED):
-                raise self._start_failure(service, f"is not running ({state.value})")
-            ok, observed = self._healthy(spec)
-            if ok:
-                return
-            if time.monotonic() > deadline:
-                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
-            time.sleep(0.05)
+    def _start_problem(self, service: str) -> str | None:
+        container = self._container(service)
+        if container is None or container.status in ("exited", "dead"):
+            code = container.attrs.get("State", {}).get("ExitCode") if container is not None else None
+            return f"exited (code {code}) before it was healthy"
+        return None
+
+    def _not_serving(self, service: str) -> str | None:
+        state = self.state(service)
+        return None if state in (ServiceState.RUNNING, ServiceState.PAUSED) else f"is not running ({state.value})"
 
     # --- logs ---------------------------------------------------------------------------------------------
 
@@ -628,19 +543,11 @@ class DockerBackend(StackAddresses):
 
     # --- operator CLI and runbook shell -----------------------------------------------------------------
 
-    def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
-        if self.stack.operator is None:
-            raise StackFileError("the stack has no x-drill.operator", location=str(self.stack.path))
-        return self._exec(self.stack.operator.service, [*self.stack.operator.command, *args], timeout)
-
-    def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
-        return self._exec(self.stack.workdir_service, ["bash", "-o", "pipefail", "-c", script], timeout)
-
     def _exec(self, service: str, argv: list[str], timeout: float) -> CommandResult:
         """``docker exec`` in the service's container (a one-off container like it, when it is not running)."""
         container = self._require(service)
         start = time.monotonic()
-        env = {self.stack.mode.env: self.mode() or ""} if self.stack.mode is not None else {}
+        env = self._exec_env()
         if container.status == "running":
             return self._exec_in(container, argv, env, timeout, start)
         return self._run_once(container, argv, env, timeout, start)
@@ -709,87 +616,16 @@ class DockerBackend(StackAddresses):
 
     # --- state file ------------------------------------------------------------------------------------
 
-    def _save(self) -> None:
-        data = {
-            "backend": self.name,
-            "run_id": self.run_id,
-            "project": self.project,
-            "stack_file": str(self.stack.path),
-            "status": self.status,
-            "owner": self.owner,
-            "env": self.env_overrides,
-            "ports": self.ports,
-            "links": {
-                n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream}
-                for n, li in self.links.items()
-            },
-            "services": {n: {"intended": s.value} for n, s in self._intended.items()},
-        }
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(self.run_dir / STATE_FILE)
+    def _state_extra(self) -> dict[str, Any]:
+        return {"project": self.project}
 
-    @property
-    def orphaned(self) -> bool:
-        """The drill process that started this stack is gone, and it was not a detached `drill stack up`."""
-        return self.status != "down" and _owner_dead(self.owner)
-
-    @classmethod
-    def attach(cls, run_dir: Path, health_timeout: float = 60.0) -> DockerBackend:
-        """Rebuild the backend of a stack started by another ``drill`` process from its ``stack.json``."""
-        data = read_state(run_dir)
-        backend = cls(
-            load_stack(Path(data["stack_file"])),
-            run_dir,
-            run_id=str(data["run_id"]),
-            env=data.get("env") or {},
-            health_timeout=health_timeout,
-        )
-        backend.project = str(data.get("project") or backend.project)
-        backend.status = str(data.get("status", "up"))
-        backend.owner = data.get("owner")
-        backend.ports = {str(k): int(v) for k, v in data.get("ports", {}).items()}
-        backend.links = {
-            n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"]))
-            for n, li in data.get("links", {}).items()
-        }
-        for name, rec in data.get("services", {}).items():
-            if name in backend._intended:
-                backend._intended[name] = ServiceState(rec.get("intended", "running"))
-        return backend
+    def _restore_extra(self, data: Mapping[str, Any]) -> None:
+        self.project = str(data.get("project") or self.project)
 
 
 def _mount_spec(mount: dict[str, Any]) -> str:
     source = mount["Source"] if mount.get("Type") == "bind" else mount["Name"]
     return f"{source}:{mount['Destination']}:{'rw' if mount.get('RW') else 'ro'}"
-
-
-def read_state(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / STATE_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BackendError(f"no stack was started in {run_dir} ({STATE_FILE} missing)") from None
-    except json.JSONDecodeError as exc:
-        raise BackendError(f"{path}:{exc.lineno}: corrupt stack state: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise BackendError(f"{path}: corrupt stack state (not an object)")
-    return data
-
-
-def close_out_ledger(run_dir: Path) -> int:
-    """Mark the pending faults of a removed stack as rolled back (their target is gone); how many."""
-    from harness.faults.ledger import Ledger, pending
-
-    todo = pending(run_dir)
-    for entry in todo:
-        Ledger(run_dir).append("rolled_back", entry.record, error="the stack was removed: its drill process was gone")
-    return len(todo)
-
-
-def _owner_dead(owner: Any) -> bool:
-    return owner_alive(owner) is False  # detached (drill stack up) or unknown: never reaped automatically
 
 
 def _remove_container(client: docker.DockerClient, container: Any, wait_s: float = 30.0) -> bool:
@@ -865,19 +701,12 @@ def reap_dead_runs() -> list[str]:
         raise _docker_error("list labelled containers", exc) from exc
     notes: list[str] = []
     for project, run_dir in sorted(projects.items()):
-        try:
-            data = read_state(Path(run_dir))
-        except BackendError:
-            data = {"status": "gone"}
-        if data.get("status") not in ("down", "gone") and not _owner_dead(data.get("owner")):
+        data = dead_run_state(run_dir)
+        if data is None:
             continue
         removed = remove_project(client, project)
         if removed:
             notes.append(f"{run_dir}: removed what a dead run left behind: {', '.join(removed)}")
-        if data.get("status") not in ("gone", "down"):
-            data["status"] = "down"
-            with contextlib.suppress(OSError):
-                (Path(run_dir) / STATE_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
-            close_out_ledger(Path(run_dir))
+        mark_reaped(run_dir, data)
     client.close()
     return notes

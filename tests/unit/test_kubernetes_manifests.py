@@ -205,7 +205,38 @@ def test_state_file_round_trips_through_attach(tmp_path: Path) -> None:
 
 def test_an_unknown_kill_mode_is_an_input_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRILL_K8S_KILL", "sometimes")
-    with pytest.raises(InputError, match="DRILL_K8S_KILL='sometimes': expected 'restart'"):
+    with pytest.raises(InputError, match="DRILL_K8S_KILL='sometimes': expected 'hold'"):
         KubernetesBackend(STACK, tmp_path)
-    monkeypatch.setenv("DRILL_K8S_KILL", "hold")
-    assert KubernetesBackend(STACK, tmp_path).kill_mode == "hold"
+    monkeypatch.setenv("DRILL_K8S_KILL", "restart")
+    assert KubernetesBackend(STACK, tmp_path).kill_mode == "restart"
+    monkeypatch.delenv("DRILL_K8S_KILL")
+    assert KubernetesBackend(STACK, tmp_path).kill_mode == "hold"  # a crash lasts until the on-call restarts it
+
+
+def test_pods_are_evicted_from_a_lost_node_within_seconds() -> None:
+    services = KubernetesBackend(STACK, Path("/tmp/x")).compose_services()
+    spec = manifests.pod_spec(services["broker"], {"http": 7100}, {})
+    assert {(t["key"], t["tolerationSeconds"]) for t in spec["tolerations"]} == {
+        ("node.kubernetes.io/unreachable", manifests.EVICT_AFTER_S),
+        ("node.kubernetes.io/not-ready", manifests.EVICT_AFTER_S),
+    }
+
+
+def test_only_the_nodes_the_set_up_linked_can_be_lost(tmp_path: Path) -> None:
+    from harness.backends.kubernetes.cluster import NodeLink, node_links
+    from harness.backends.kubernetes.node_loss import NodeLoss
+
+    link = {"netns": "drill-k8s-n2", "device": "drill-k8s1", "routes": ["10.244.1.0/24 via 10.250.0.1"],
+            "host_routes": ["10.244.2.0/24 via 10.250.0.2 dev drill-k8s0"]}
+    (tmp_path / "runtime.json").write_text(json.dumps(
+        {"nodes": {"drill-node1": {"containerd": "/a"}, "drill-node2": {"containerd": "/b", "link": link}}}
+    ))
+    assert node_links(tmp_path / "kubeconfig") == {
+        "drill-node2": NodeLink("drill-k8s-n2", "drill-k8s1", ("10.244.1.0/24 via 10.250.0.1",),
+                                ("10.244.2.0/24 via 10.250.0.2 dev drill-k8s0",))
+    }
+    backend = KubernetesBackend(STACK, tmp_path / "run", kubeconfig=tmp_path / "kubeconfig")
+    with pytest.raises(EnvironmentProblem, match="'drill-node1' is not one .*drill-node2"):
+        backend.lose_node("drill-node1")
+    fault = NodeLoss(backend, "drill-node2")
+    assert fault.params() == {"node": "drill-node2", "healthy_timeout_s": 120.0}

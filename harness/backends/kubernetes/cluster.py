@@ -210,15 +210,46 @@ def normalized_image(image: str) -> str:
     return name
 
 
-def containerd_sockets(kubeconfig: Path) -> dict[str, Path]:
-    """Node name -> its containerd socket, from the set-up script's ``runtime.json`` beside the kubeconfig."""
+def _runtime_nodes(kubeconfig: Path) -> dict[str, Any]:
+    """The ``nodes`` of the set-up script's ``runtime.json`` (beside the kubeconfig, else the default state)."""
     for where in (kubeconfig.parent / RUNTIME_FILE, default_state_dir() / RUNTIME_FILE):
         try:
             data = json.loads(where.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        return {str(k): Path(v["containerd"]) for k, v in data.get("nodes", {}).items()}
+        return dict(data.get("nodes", {}))
     return {}
+
+
+def containerd_sockets(kubeconfig: Path) -> dict[str, Path]:
+    """Node name -> its containerd socket, from the set-up script's ``runtime.json`` beside the kubeconfig."""
+    return {str(k): Path(v["containerd"]) for k, v in _runtime_nodes(kubeconfig).items()}
+
+
+@dataclass(frozen=True)
+class NodeLink:
+    """How a node made by ``scripts/k8s-setup.sh --nodes 2`` is cut off and put back: its end of the node veth
+    (``device`` in network namespace ``netns``) and the routes a link going down deletes."""
+
+    netns: str
+    device: str
+    routes: tuple[str, ...]
+    host_routes: tuple[str, ...]
+
+
+def node_links(kubeconfig: Path) -> dict[str, NodeLink]:
+    """Node name -> its :class:`NodeLink`, for the nodes that can be lost (``runtime.json``)."""
+    links = {}
+    for node, info in _runtime_nodes(kubeconfig).items():
+        link = info.get("link")
+        if isinstance(link, dict):
+            links[str(node)] = NodeLink(
+                str(link["netns"]),
+                str(link["device"]),
+                tuple(str(r) for r in link.get("routes", [])),
+                tuple(str(r) for r in link.get("host_routes", [])),
+            )
+    return links
 
 
 def wait_until(what: str, check: Any, timeout: float, interval: float = 0.2) -> Any:

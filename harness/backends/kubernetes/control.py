@@ -29,27 +29,32 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.docker import CONTAINER_WORKDIR, LOCAL_IMAGES, _owner_dead, read_state
+from harness.backends.base import CommandResult, LinkInfo, ServiceState
+from harness.backends.container_base import CONTAINER_WORKDIR, ContainerBackend, owner_dead
 from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests
-from harness.backends.kubernetes.cluster import Kubectl, containerd_sockets, normalized_image, wait_until
+from harness.backends.kubernetes.cluster import (
+    Kubectl,
+    NodeLink,
+    containerd_sockets,
+    node_links,
+    normalized_image,
+    wait_until,
+)
 from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
-from harness.errors import BackendError, EnvironmentProblem, InputError, ServiceStartError, StackFileError
+from harness.errors import BackendError, EnvironmentProblem, InputError, StackFileError
 from harness.stack import StackDescription, load_stack
 from harness.toxiproxy import ToxiproxyAdapter
 
-STATE_FILE = "stack.json"
 BUILD_HINT = (
     "build the images (scripts/build-images.sh) and load them into the node: scripts/k8s-setup.sh does both "
     "(FORCE_IMAGES=1 reloads them)"
@@ -65,10 +70,12 @@ _FAILING = {
 }
 
 
-class KubernetesBackend(StackAddresses):
+class KubernetesBackend(ContainerBackend):
     """A stack of Deployments in namespace ``drill-<run id>`` of the local cluster."""
 
     name = "kubernetes"
+    default_health_timeout = 90.0
+    problem_every_s = 2.0  # asking the API server about the pod costs a kubectl call
 
     def __init__(
         self,
@@ -77,32 +84,23 @@ class KubernetesBackend(StackAddresses):
         *,
         run_id: str | None = None,
         env: Mapping[str, str] | None = None,
-        health_timeout: float = 90.0,
+        health_timeout: float | None = None,
         kubeconfig: Path | None = None,
     ) -> None:
-        self.stack = stack
-        self.run_dir = run_dir.resolve()
-        self.run_id = run_id or f"drill-{uuid.uuid4().hex[:8]}"
+        super().__init__(stack, run_dir, run_id=run_id, env=env, health_timeout=health_timeout)
         self.namespace = manifests.namespace_name(self.run_id)
-        self.env_overrides = dict(env or {})
-        self.health_timeout = health_timeout
         self.kubeconfig = kubeconfig
-        self.ports: dict[str, int] = {}
-        self.links: dict[str, LinkInfo] = {}
-        self.owner: dict[str, Any] | None = {"pid": os.getpid(), "start": _proc_start(os.getpid())}
         self.keeper: dict[str, Any] | None = None
-        self.status = "new"
-        self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
         self._kubectl: Kubectl | None = None
         self._toxiproxy: ToxiproxyAdapter | None = None
         self._followers: dict[str, k8s_logs.LogFollower] = {}
         self._templates: dict[str, dict[str, Any]] = {}
         self._holds: dict[str, CrashLoop] = {}
-        self.kill_mode = os.environ.get("DRILL_K8S_KILL", "restart")
+        self.kill_mode = os.environ.get("DRILL_K8S_KILL") or "hold"
         if self.kill_mode not in ("restart", "hold"):
             raise InputError(
-                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'restart' (the kubelet restarts a killed container, "
-                "the default) or 'hold' (it is killed again until the fault is rolled back)"
+                f"DRILL_K8S_KILL={self.kill_mode!r}: expected 'hold' (a killed service stays down until it is "
+                "restarted, the default) or 'restart' (the kubelet restarts a killed container by itself)"
             )
 
     # --- cluster, manifests ------------------------------------------------------------------------
@@ -112,26 +110,6 @@ class KubernetesBackend(StackAddresses):
         if self._kubectl is None:
             self._kubectl = Kubectl(self.kubeconfig, self.namespace)
         return self._kubectl
-
-    def detach(self) -> None:
-        """The stack outlives this process on purpose (``drill stack up``): never reaped as a dead run."""
-        self.owner = None
-
-    def mode(self) -> str | None:
-        if self.stack.mode is None:
-            return None
-        return self._env().get(self.stack.mode.env) or self.stack.mode.default
-
-    def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for var, image in LOCAL_IMAGES.items():
-            if not env.get(var):
-                env[var] = image  # the public images cannot be pulled here: the locally built ones
-        env.update(
-            {"DRILL_RUN_ID": self.run_id, "DRILL_RUN_DIR": str(self.run_dir), "DRILL_WORKDIR": str(self.workdir)}
-        )
-        env.update(self.env_overrides)
-        return env
 
     def compose_services(self) -> dict[str, manifests.ComposeService]:
         try:
@@ -220,18 +198,24 @@ class KubernetesBackend(StackAddresses):
         self._start_keeper()
         toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]
         for name in toxiproxies:
+            deployments[name]["spec"]["template"]["spec"]["affinity"] = manifests.STABLE_NODE_AFFINITY
             self._deploy(deployments[name])
         self._wait_all_healthy(toxiproxies)
         self._create_links()
+        healthy = set(toxiproxies)
         others = [n for n in self.stack.start_order() if n not in toxiproxies]
         for name in others:
+            # a service starts once its depends_on answer (as compose's service_healthy): an engine that finds
+            # its broker not there yet gives up after its retries, more likely with pods spread over two nodes
+            waiting = [d for d in self.stack.services[name].depends_on if d not in healthy]
+            if waiting:
+                self._wait_all_healthy(waiting)
+                healthy.update(waiting)
             self._deploy(deployments[name])
-        self._wait_all_healthy(others)
+        self._wait_all_healthy([n for n in others if n not in healthy])
 
     def _deploy(self, deployment: dict[str, Any]) -> None:
-        name = deployment["metadata"]["name"]
-        self._intended[name] = ServiceState.RUNNING
-        self._save()
+        self._mark([deployment["metadata"]["name"]], ServiceState.RUNNING)
         self.kubectl.apply(deployment)
 
     def _create_links(self) -> None:
@@ -270,7 +254,7 @@ class KubernetesBackend(StackAddresses):
         self._save()
 
     def _nudge_keeper(self) -> None:
-        if self.keeper and not _owner_dead(self.keeper):
+        if self.keeper and not owner_dead(self.keeper):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(self.keeper["pid"]), signal.SIGUSR1)
 
@@ -375,28 +359,22 @@ class KubernetesBackend(StackAddresses):
             # the runtime says the container is gone (killed) before the kubelet has reported it
         return ServiceState.STOPPED if self._intended[service] == ServiceState.STOPPED else ServiceState.DEAD
 
-    def _reload_intent(self, service: str) -> None:
-        try:
-            rec = json.loads((self.run_dir / STATE_FILE).read_text(encoding="utf-8"))["services"][service]
-            self._intended[service] = ServiceState(rec["intended"])
-        except (OSError, ValueError, KeyError):
-            return
-
-    def _set_intent(self, service: str, state: ServiceState) -> None:
-        self._intended[service] = state
-        self._save()
-
     def kill(self, service: str) -> None:
-        """SIGKILL the container; the kubelet restarts it (the drill measures how soon).
+        """SIGKILL the container: a crash, no chance to clean up.
 
-        With ``DRILL_K8S_KILL=hold`` every restart is killed again until :meth:`start` (a crash loop).
+        ``hold`` (the default): the crash lasts until the on-call restarts the service (:meth:`start`), as
+        on the other backends, where nothing restarts a crashed service by itself. Every restart the
+        kubelet makes in the meantime is SIGKILLed again (a crash loop) while the Deployment is scaled to
+        zero, so the service stays down without a loop running for the whole outage. ``restart``
+        (``DRILL_K8S_KILL=restart``): one SIGKILL, and the kubelet restarts the container (restartPolicy
+        Always) — the self-healing the drill then measures.
         """
         socket, cid = self._container(service)
         if self._task_status(socket, cid) == "PAUSED":
             self._ctr(socket, "tasks", "resume", cid)
         if self.kill_mode == "hold":
-            self._set_intent(service, ServiceState.STOPPED)
-            loop = CrashLoop(socket, self.namespace, service)
+            self._mark([service], ServiceState.DEAD)
+            loop = CrashLoop(socket, self.namespace, service, done=lambda: not self._pods(service))
             self._holds[service] = loop
             loop.start()
         got = self._ctr(socket, "tasks", "kill", "-s", "SIGKILL", cid)
@@ -405,6 +383,10 @@ class KubernetesBackend(StackAddresses):
         wait_until(
             f"{service}'s container to die after SIGKILL", lambda: self._task_status(socket, cid) != "RUNNING", 10.0
         )
+        if self.kill_mode == "hold":
+            # the pod's containers are dead and are killed again if restarted: its deletion sends no SIGTERM
+            # to a live process, so this is still a crash, never a graceful stop
+            self.kubectl.run("scale", f"deployment/{service}", "--replicas=0")
 
     def _release(self, service: str) -> None:
         """End a crash loop (hold mode) and replace a pod in crash back-off, so the service starts at once."""
@@ -422,7 +404,7 @@ class KubernetesBackend(StackAddresses):
     def stop(self, service: str) -> None:
         """Scale to zero (SIGTERM, SIGKILL after the grace period) and wait until the pod is gone."""
         self._thaw(service)
-        self._set_intent(service, ServiceState.STOPPED)
+        self._mark([service], ServiceState.STOPPED)
         self.kubectl.run("scale", f"deployment/{service}", "--replicas=0")
         wait_until(f"{service}'s pod to be gone after scale to 0", lambda: not self._pods(service), 60.0)
 
@@ -432,28 +414,23 @@ class KubernetesBackend(StackAddresses):
         if state is ServiceState.PAUSED:
             self.resume(service)
             return
-        self._set_intent(service, ServiceState.RUNNING)
+        self._mark([service], ServiceState.RUNNING)
         if state is not ServiceState.RUNNING:
             self._release(service)
             self.kubectl.run("scale", f"deployment/{service}", "--replicas=1")
             self._nudge_keeper()
         self.wait_healthy(service, self.health_timeout)
 
-    def restart(self, service: str) -> None:
-        if self.state(service) in (ServiceState.RUNNING, ServiceState.PAUSED):
-            self.stop(service)
-        self.start(service)
-
     def pause(self, service: str) -> None:
         socket, cid = self._container(service)
-        self._set_intent(service, ServiceState.PAUSED)
+        self._mark([service], ServiceState.PAUSED)
         got = self._ctr(socket, "tasks", "pause", cid)
         if got.returncode != 0 and "paused" not in got.stderr:
             raise BackendError(f"pause {service}: ctr tasks pause failed: {(got.stderr or got.stdout).strip()}")
 
     def resume(self, service: str) -> None:
         self._thaw(service)
-        self._set_intent(service, ServiceState.RUNNING)
+        self._mark([service], ServiceState.RUNNING)
 
     def _thaw(self, service: str) -> None:
         pod = self._pod(service)
@@ -464,6 +441,65 @@ class KubernetesBackend(StackAddresses):
             got = self._ctr(socket, "tasks", "resume", cid)
             if got.returncode != 0:
                 raise BackendError(f"resume {service}: ctr tasks resume failed: {(got.stderr or got.stdout).strip()}")
+
+    # --- nodes (node loss) ---------------------------------------------------------------------------------
+
+    def node_ready(self) -> dict[str, bool]:
+        """Node name -> whether the control plane sees it Ready now."""
+        return {
+            str(node["metadata"]["name"]): any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in node.get("status", {}).get("conditions", [])
+            )
+            for node in self.kubectl.json("get", "nodes")["items"]
+        }
+
+    def node_of(self, service: str) -> str | None:
+        """The node the service's current pod is scheduled on (None when it has no pod)."""
+        pod = self._pod(service)
+        return None if pod is None else (str(pod["spec"].get("nodeName") or "") or None)
+
+    def _node_link(self, node: str) -> NodeLink:
+        links = node_links(self.kubeconfig or self.kubectl.kubeconfig)
+        if node not in links:
+            known = ", ".join(sorted(links)) or "none: the cluster has one node"
+            raise EnvironmentProblem(
+                f"node loss needs a node whose link the set-up made; {node!r} is not one (nodes that can be lost: "
+                f"{known})",
+                hint="start the cluster with two nodes: scripts/k8s-setup.sh --nodes 2",
+            )
+        return links[node]
+
+    def _ip(self, *argv: str, netns: str | None = None) -> None:
+        cmd = ["ip", "netns", "exec", netns, "ip", *argv] if netns else ["ip", *argv]
+        try:
+            got = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        except FileNotFoundError:
+            raise EnvironmentProblem("ip (iproute2) is not installed", hint="apt-get install iproute2") from None
+        if got.returncode != 0:
+            raise BackendError(
+                f"`{' '.join(cmd)}` failed: {got.stderr.strip()}",
+                hint="node loss changes the node's network: it needs root, like scripts/k8s-setup.sh",
+            )
+
+    def lose_node(self, node: str) -> None:
+        """The whole machine drops off: its link goes down, so its kubelet stops reporting and its pods are cut
+        off (they keep running, as on a partitioned machine). The control plane marks it NotReady after its
+        grace period (20 s, ``--node-monitor-grace-period``) and evicts its pods 5 s later; their Deployments
+        replace them on the nodes that are left."""
+        link = self._node_link(node)
+        self._ip("link", "set", link.device, "down", netns=link.netns)
+
+    def restore_node(self, node: str, timeout: float = 120.0) -> None:
+        """The link back up, with the routes its going down deleted; wait until the node is Ready again."""
+        link = self._node_link(node)
+        self._ip("link", "set", link.device, "up", netns=link.netns)
+        for route in link.routes:
+            self._ip("route", "replace", *route.split(), netns=link.netns)
+        for route in link.host_routes:
+            self._ip("route", "replace", *route.split())
+        wait_until(f"node {node} Ready again after its link came back", lambda: self.node_ready().get(node), timeout)
+        self._nudge_keeper()
 
     # --- health ------------------------------------------------------------------------------------------
 
@@ -481,56 +517,21 @@ class KubernetesBackend(StackAddresses):
             return f"crash loop (restarted {status['restartCount']} times, last exit code {last.get('exitCode')})"
         return None
 
-    def _start_failure(self, name: str, why: str) -> ServiceStartError:
-        tail = self.log_tail(name, 15)
-        return ServiceStartError(
-            f"{name} {why}\n  last log lines (kubectl -n {self.namespace} logs deploy/{name}):\n    "
-            + "\n    ".join(tail),
-            hint=f"fix the cause above; `drill stack down --run-dir {self.run_dir}` deletes namespace {self.namespace}",
-        )
+    def _log_where(self, service: str) -> str:
+        return f"kubectl -n {self.namespace} logs deploy/{service}"
 
-    def _wait_all_healthy(self, names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        last: dict[str, str] = {}
-        checked = 0.0
-        while pending:
-            if time.monotonic() - checked > 2.0:
-                checked = time.monotonic()
-                for name in pending:
-                    problem = self._problem(name)
-                    if problem:
-                        raise self._start_failure(name, f"cannot start: {problem}")
-            for name in list(pending):
-                ok, observed = self._healthy(self.stack.services[name])
-                last[name] = observed
-                if ok:
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                raise self._start_failure(
-                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
-                )
-            if pending:
-                time.sleep(0.1)
+    def _down_hint(self) -> str:
+        return f"`drill stack down --run-dir {self.run_dir}` deletes namespace {self.namespace}"
 
-    def wait_healthy(self, service: str, timeout: float) -> None:
-        spec = self.stack.service(service)
-        deadline = time.monotonic() + timeout
-        checked = 0.0
-        while True:
-            ok, observed = self._healthy(spec)
-            if ok:
-                return
-            if time.monotonic() - checked > 2.0:
-                checked = time.monotonic()
-                problem = self._problem(service)
-                if problem:
-                    raise self._start_failure(service, f"cannot start: {problem}")
-                if self.state(service) is ServiceState.STOPPED:
-                    raise self._start_failure(service, "is not running (scaled to zero)")
-            if time.monotonic() > deadline:
-                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
-            time.sleep(0.05)
+    def _start_problem(self, service: str) -> str | None:
+        problem = self._problem(service)
+        return f"cannot start: {problem}" if problem else None
+
+    def _not_serving(self, service: str) -> str | None:
+        problem = self._start_problem(service)
+        if problem is None and self.state(service) is ServiceState.STOPPED:
+            return "is not running (scaled to zero)"
+        return problem
 
     # --- logs -------------------------------------------------------------------------------------------
 
@@ -554,16 +555,8 @@ class KubernetesBackend(StackAddresses):
 
     # --- operator CLI and runbook shell -------------------------------------------------------------------
 
-    def operator(self, args: list[str], timeout: float = 30.0) -> CommandResult:
-        if self.stack.operator is None:
-            raise StackFileError("the stack has no x-drill.operator", location=str(self.stack.path))
-        return self._exec(self.stack.operator.service, [*self.stack.operator.command, *args], timeout)
-
-    def shell(self, script: str, timeout: float = 30.0) -> CommandResult:
-        return self._exec(self.stack.workdir_service, ["bash", "-o", "pipefail", "-c", script], timeout)
-
     def _exec(self, service: str, argv: list[str], timeout: float) -> CommandResult:
-        env = {self.stack.mode.env: self.mode() or ""} if self.stack.mode is not None else {}
+        env = self._exec_env()
         pod = self._pod(service)
         if pod is not None and self.state(service) is ServiceState.RUNNING:
             return k8s_exec.exec_in_pod(
@@ -582,40 +575,14 @@ class KubernetesBackend(StackAddresses):
 
     # --- state file ---------------------------------------------------------------------------------------
 
-    def _save(self) -> None:
-        data = {
-            "backend": self.name,
-            "run_id": self.run_id,
-            "namespace": self.namespace,
-            "kubeconfig": str(self.kubectl.kubeconfig) if self._kubectl else (str(self.kubeconfig or "") or None),
-            "stack_file": str(self.stack.path),
-            "status": self.status,
-            "owner": self.owner,
-            "keeper": self.keeper,
-            "env": self.env_overrides,
-            "ports": self.ports,
-            "links": {
-                n: {"proxy": li.proxy_name, "listen": li.listen, "upstream": li.upstream}
-                for n, li in self.links.items()
-            },
-            "services": {n: {"intended": s.value} for n, s in self._intended.items()},
-        }
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.run_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-        tmp.replace(self.run_dir / STATE_FILE)
-
-    @property
-    def orphaned(self) -> bool:
-        """The drill process that started this stack is gone, and it was not a detached `drill stack up`."""
-        return self.status != "down" and _owner_dead(self.owner)
+    def _state_extra(self) -> dict[str, Any]:
+        kubeconfig = str(self.kubectl.kubeconfig) if self._kubectl else (str(self.kubeconfig or "") or None)
+        return {"namespace": self.namespace, "kubeconfig": kubeconfig, "keeper": self.keeper}
 
     @classmethod
-    def attach(cls, run_dir: Path, health_timeout: float = 90.0) -> KubernetesBackend:
-        """Rebuild the backend of a stack started by another ``drill`` process from its ``stack.json``."""
-        data = read_state(run_dir)
+    def _from_state(cls, data: Mapping[str, Any], run_dir: Path, health_timeout: float | None) -> KubernetesBackend:
         kubeconfig = data.get("kubeconfig")
-        backend = cls(
+        return cls(
             load_stack(Path(data["stack_file"])),
             run_dir,
             run_id=str(data["run_id"]),
@@ -623,24 +590,15 @@ class KubernetesBackend(StackAddresses):
             health_timeout=health_timeout,
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
         )
-        backend.namespace = str(data.get("namespace") or backend.namespace)
-        backend.status = str(data.get("status", "up"))
-        backend.owner = data.get("owner")
-        backend.keeper = data.get("keeper")
-        backend.ports = {str(k): int(v) for k, v in data.get("ports", {}).items()}
-        backend.links = {
-            n: LinkInfo(n, str(li["proxy"]), str(li["listen"]), str(li["upstream"]))
-            for n, li in data.get("links", {}).items()
-        }
-        for name, rec in data.get("services", {}).items():
-            if name in backend._intended:
-                backend._intended[name] = ServiceState(rec.get("intended", "running"))
-        return backend
+
+    def _restore_extra(self, data: Mapping[str, Any]) -> None:
+        self.namespace = str(data.get("namespace") or self.namespace)
+        self.keeper = data.get("keeper")
 
 
 def stop_keeper(keeper: Mapping[str, Any] | None) -> None:
     """SIGTERM the port-forward keeper's process group (it and its kubectl children), if it is still ours."""
-    if not keeper or _owner_dead(keeper):
+    if not keeper or owner_dead(keeper):
         return
     pid = int(keeper["pid"])
     with contextlib.suppress(ProcessLookupError, PermissionError):

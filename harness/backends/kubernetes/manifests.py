@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends.docker import _interpolate as interpolate
+from harness.backends.container_base import interpolate
 from harness.errors import StackFileError
 from harness.stack import StackDescription
 
@@ -190,6 +190,22 @@ def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+EVICT_AFTER_S = 5
+# Toxiproxy holds the links (and the faults on them) in memory: a replacement pod would start with none. It
+# prefers the node scripts/k8s-setup.sh labels drill.node=1, the one node loss never takes (a soft preference:
+# on a cluster without the label it changes nothing).
+STABLE_NODE_AFFINITY = {
+    "nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [
+            {
+                "weight": 100,
+                "preference": {"matchExpressions": [{"key": "drill.node", "operator": "In", "values": ["1"]}]},
+            }
+        ]
+    }
+}
+
+
 def pod_spec(
     svc: ComposeService, ports: Mapping[str, int], cluster_ips: Mapping[str, str], *, restart: str = "Always"
 ) -> dict[str, Any]:
@@ -214,6 +230,12 @@ def pod_spec(
         "enableServiceLinks": False,  # no FOO_PORT=tcp://... variables: the compose environment only
         "automountServiceAccountToken": False,
         "hostAliases": [{"ip": ip, "hostnames": [host]} for host, ip in sorted(cluster_ips.items())],
+        # a lost node's pods are replaced on another node within seconds of it being found NotReady (the
+        # default, 300 s, would outlast any drill): the node-loss drill measures detection and rescheduling
+        "tolerations": [
+            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": EVICT_AFTER_S}
+            for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+        ],
         "containers": [container],
         "volumes": [
             {"name": f"v{i}", "hostPath": {"path": host, "type": "DirectoryOrCreate"}}
