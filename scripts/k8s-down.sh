@@ -15,12 +15,12 @@ PURGE=0
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "k8s-down: needs root (it removes network namespaces, iptables chains, cgroups)" >&2; exit 1; }
 
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/pidfile.sh"
 # stop_pid NAME: SIGTERM, then SIGKILL after 10 s, the process recorded in pids/NAME.pid (and its session)
 stop_pid() {
   local f="$STATE/pids/$1.pid" pid
   [ -s "$f" ] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid=$(owned_pid "$f"); then  # never a recycled pid: it would be another process now
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null

@@ -25,7 +25,8 @@
 #   K8S_BUILD_NICE    nice level of the Go build (default 19)
 # Exit 0: the cluster answers with every node Ready and the kubeconfig is written. Exit 1: what is missing is printed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$SCRIPTS/.."
 ROOT=$PWD
 K8S_VERSION=v1.34.4
 STAGING_VERSION=v0.34.4
@@ -197,7 +198,8 @@ for net in "$NODE_NET" "$POD_NET" "$SVC_NET"; do
   [ -z "$other" ] || die "address range $net is already used on this machine (interface $other): the cluster's ranges must not overlap a real network; see docs/kubernetes.md"
 done
 
-alive() { [ -s "$STATE/pids/$1.pid" ] && kill -0 "$(cat "$STATE/pids/$1.pid")" 2>/dev/null; }
+. "$SCRIPTS/lib/pidfile.sh"
+alive() { owned_pid "$STATE/pids/$1.pid" >/dev/null; }  # the recorded process itself, never a recycled pid
 # put FILE: stdin into FILE, only when it differs (a running kube-proxy watches its configuration file and exits
 # when it is rewritten, even with the same content: an idempotent re-run, --nodes 2, must leave it alone)
 put() {
@@ -437,7 +439,7 @@ START
   chmod +x "$D2/start.sh"
   if ! alive kubelet-node2; then
     for stale in kube-proxy-node2 containerd-node2 node2; do   # what a failed earlier start left running
-      if alive "$stale"; then kill "$(cat "$STATE/pids/$stale.pid")" 2>/dev/null; sleep 1; fi
+      if pid=$(owned_pid "$STATE/pids/$stale.pid"); then kill "$pid" 2>/dev/null; sleep 1; fi
     done
     launch node2 nsenter --net="/var/run/netns/$NETNS" unshare -m --propagation private "$D2/start.sh"
   fi
