@@ -469,6 +469,17 @@ if [ "$IMAGES" = 1 ]; then
         || die "ctr images import of the project images on node 2 failed"
     fi
   fi
+  # The kubelet lists a node's images in the node's status only every so often (its image cache refreshes
+  # every 30 s, the status every 10 s), and the backend checks that list before it deploys anything: a drill
+  # started right after an import was refused with "image(s) missing from the node(s)". Wait for the list.
+  node_lists_images() {  # node_lists_images NODE: the node's status names every project image
+    local names
+    names=$(kubectl --kubeconfig="$KC" get node "$1" -o jsonpath='{.status.images[*].names}') || return 1
+    for img in "${PROJECT_IMAGES[@]}"; do [[ "$names" == *"docker.io/library/$img"* ]] || return 1; done
+  }
+  for n in $(seq 1 "$NODES"); do
+    wait_for "drill-node$n to list the project images in its status" 180 "" node_lists_images "drill-node$n"
+  done
 fi
 
 # --- where things are --------------------------------------------------------------------------------------
