@@ -99,54 +99,57 @@ def read_state(run_dir: Path) -> dict[str, Any] | None:
 # --- finding and stopping a run's processes --------------------------------------------------------------
 
 
-def labelled_processes(run_id: str, *, exclude: Iterable[int] = ()) -> list[int]:
-    """Pids of processes whose environment carries ``DRILL_RUN_ID=<run_id>`` (the run's label)."""
+def labelled_processes(run_id: str, *, exclude: Iterable[int] = (), settle: float = 0.2) -> list[int]:
+    """Pids of processes whose environment carries ``DRILL_RUN_ID=<run_id>`` (the run's label).
+
+    A process in the middle of ``execve`` reads as an *empty* environment: the kernel has already closed
+    the parent's close-on-exec pipe (so ``Popen`` has returned) but not yet set up the new image's
+    environment. Such processes are read again, together, for at most ``settle`` seconds, so a scan never
+    misses a run's process just because it was being exec'd. Kernel threads and zombies (never an
+    environment) are not waited for; a process whose environment really is empty (``env -i``) costs one
+    ``settle`` per scan at most.
+    """
     needle = f"{RUN_LABEL}={run_id}".encode()
     skip = {os.getpid(), *exclude}
     found: list[int] = []
+    empty: list[int] = []
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        pid = int(entry.name)
-        if pid in skip:
-            continue
-        environ = _read_environ(pid)
-        if environ is not None and needle in environ.split(b"\0") and proc_start(pid) is not None:
-            found.append(pid)
+        if entry.name.isdigit() and int(entry.name) not in skip:
+            _sort_by_label(int(entry.name), needle, found, empty)
+    deadline = time.monotonic() + settle
+    while empty and time.monotonic() < deadline:
+        time.sleep(0.005)
+        waiting, empty = empty, []
+        for pid in waiting:
+            _sort_by_label(pid, needle, found, empty)
     return found
 
 
-_PF_KTHREAD = 0x00200000  # /proc/<pid>/stat flags: a kernel thread (no environment, ever)
+_PF_KTHREAD = 0x00200000  # /proc/<pid>/stat flags: a kernel thread
 
 
-def _read_environ(pid: int, *, settle: float = 0.5) -> bytes | None:
-    """The process' environment block, None if it is gone or not ours to read.
-
-    A process in the middle of ``execve`` reads as an *empty* environment: the kernel has already
-    closed the parent's close-on-exec pipe (so ``Popen`` has returned) but not yet set up the new
-    image's environment. Such a process is read again until its environment appears (at most
-    ``settle`` seconds): a scan must never miss a run's process just because it was being exec'd.
-    Kernel threads and processes whose environment really is empty (``env -i``) stay empty.
-    """
-    deadline = time.monotonic() + settle
-    while True:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                environ = fh.read()
-        except OSError:
-            return None
-        if environ or _is_kernel_thread(pid) or time.monotonic() > deadline:
-            return environ
-        time.sleep(0.005)
+def _sort_by_label(pid: int, needle: bytes, found: list[int], empty: list[int]) -> None:
+    """Append ``pid`` to ``found`` if it carries the label, to ``empty`` if it may be mid-execve."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            environ = fh.read()
+    except OSError:
+        return  # gone, or not ours to read
+    if environ:
+        if needle in environ.split(b"\0") and proc_start(pid) is not None:
+            found.append(pid)
+    elif _may_be_execing(pid):
+        empty.append(pid)
 
 
-def _is_kernel_thread(pid: int) -> bool:
+def _may_be_execing(pid: int) -> bool:
+    """False for kernel threads and zombies (an empty environment for good), and for a process gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (OSError, ValueError):
-        return True  # gone: nothing to wait for
+        return False
     fields = raw[raw.rfind(")") + 2 :].split()
-    return len(fields) > 6 and bool(int(fields[6]) & _PF_KTHREAD)
+    return len(fields) > 6 and fields[0] not in ("Z", "X") and not int(fields[6]) & _PF_KTHREAD
 
 
 def recorded_groups(state: Mapping[str, Any]) -> list[int]:
