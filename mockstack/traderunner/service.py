@@ -515,16 +515,11 @@ class Engine:
     def _compare_positions(
         self, reply: dict[str, Any], *, manual: bool, confirm: bool, final: bool = True
     ) -> dict[str, Any]:
-        raw = reply.get("positions")
-        actual = {str(s): int(q) for s, q in (raw.items() if isinstance(raw, dict) else []) if int(q) != 0}
+        actual = _broker_positions(reply)
         with self.lock:
             expected = {s: p.qty for s, p in self.store.positions().items() if p.qty != 0}
             in_flight = bool(self.store.orders(UNACKED + WORKING))
-        diff = {
-            s: {"expected": expected.get(s, 0), "actual": actual.get(s, 0)}
-            for s in sorted(set(expected) | set(actual))
-            if expected.get(s, 0) != actual.get(s, 0)
-        }
+        diff = _position_diff(expected, actual)
         if not final:
             return {"ok": not diff, "in_flight": in_flight}
         with self.lock:
@@ -742,16 +737,11 @@ class Engine:
                 before = {s: p.qty for s, p in self.store.positions().items()}
                 busy = bool(self.store.orders(UNACKED + WORKING))
             if not busy:
-                reply = self.connector.request({"type": "positions"}, "positions", 2.0)
-                raw = reply.get("positions")
-                actual = {str(s): int(q) for s, q in (raw.items() if isinstance(raw, dict) else []) if int(q) != 0}
+                actual = _broker_positions(self.connector.request({"type": "positions"}, "positions", 2.0))
                 with self.lock:
                     now = {s: p.qty for s, p in self.store.positions().items()}
                     if now == before and not self.store.orders(UNACKED + WORKING):
-                        expected = {s: q for s, q in now.items() if q != 0}
-                        diff = {s: {"expected": expected.get(s, 0), "actual": actual.get(s, 0)}
-                                for s in sorted(set(expected) | set(actual))
-                                if expected.get(s, 0) != actual.get(s, 0)}
+                        diff = _position_diff({s: q for s, q in now.items() if q != 0}, actual)
                         self.store.adopt_positions(
                             actual, dict(self._marks_cache), approved_by, exports.utc_now_iso(), {"diff": diff}
                         )
@@ -771,6 +761,21 @@ class Engine:
         target = str(body.get("to") or "")
         allowed, why = self.promote(target, str(body.get("by") or "operator"))
         return Response.json({"allowed": allowed, "mode": self.store.mode(), "message": why}, 200 if allowed else 409)
+
+
+def _broker_positions(reply: dict[str, Any]) -> dict[str, int]:
+    """The broker's non-zero positions from its ``positions`` reply."""
+    raw = reply.get("positions")
+    return {str(s): int(q) for s, q in (raw.items() if isinstance(raw, dict) else []) if int(q) != 0}
+
+
+def _position_diff(expected: dict[str, int], actual: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Every symbol whose size differs between our book and the broker's."""
+    return {
+        s: {"expected": expected.get(s, 0), "actual": actual.get(s, 0)}
+        for s in sorted(set(expected) | set(actual))
+        if expected.get(s, 0) != actual.get(s, 0)
+    }
 
 
 def _other_instance(workdir: Path) -> str | None:
