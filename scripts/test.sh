@@ -2,15 +2,20 @@
 # The project's test command (README: `make test`). Fails on any failure, and also when a pytest run
 # collected nothing (exit 5), so "no tests ran" can never pass as green.
 #
-# The unit tests and the drill features (each scenario starts its own stack in its own run directory)
-# run in parallel with pytest-xdist; the Docker and browser tests, which share one engine or one
-# browser, run serially. The integration tests that start their own servers on ephemeral ports, each in
-# a run directory of its own, run in parallel as the drills do (they mostly wait on deadlines).
+# Every part runs in parallel with pytest-xdist except the one that must not:
+# - unit tests: one worker per core;
+# - loopback integration tests (each starts its own servers on ephemeral ports in a run directory of its
+#   own; they mostly wait on deadlines): two workers per core, tests of one xdist_group on one worker;
+# - Docker tests: two workers (each run is its own compose project with its own 127.0.0.1 ports, and
+#   cleanup of a dead run never touches a live one, which running them side by side also exercises);
+# - serial: the tests that time the machine itself and the browser tests (one chromium at a time);
+# - drill features (each scenario starts its own stack in its own run directory).
 #   TEST_WORKERS=N|auto         workers of the unit tests (default auto: one per core)
 #   DRILL_WORKERS=N             workers of the drill features (default: two per core, where `drill run -n auto`
 #                               takes three: a drill mostly waits on deadlines and alert rules, and a
 #                               loaded CI machine keeps some slack)
 #   INTEGRATION_WORKERS=N|no    workers of the loopback integration tests (default: two per core; no = serial)
+#   DOCKER_WORKERS=N|no         workers of the Docker tests (default 2; no = serial)
 #   TEST_WORKERS=0              everything serially, in one process per part
 #   extra arguments go to every pytest run (e.g. -x, -k expr)
 # Under load (as on a busy CI machine): scripts/cpu-hogs.sh bash scripts/test.sh
@@ -21,6 +26,7 @@ mkdir -p test-artifacts
 workers="${TEST_WORKERS:-auto}"
 drill_workers="${DRILL_WORKERS:-$((2 * $(nproc)))}"
 integration_workers="${INTEGRATION_WORKERS:-$((2 * $(nproc)))}"
+docker_workers="${DOCKER_WORKERS:-2}"
 
 echo "== import contract: harness and mockstack never import each other"
 lint-imports --config pyproject.toml || exit 1
@@ -50,8 +56,10 @@ part() {  # part NAME WORKERS(N|auto|no) PYTEST-ARGS...: one pytest run; exit 5 
 extra=("$@")
 part "unit" "$workers" tests/unit
 part "integration (own servers on ephemeral ports)" "$integration_workers" tests/integration \
-    -m "not docker and not browser and not serial"
-part "integration (one Docker engine, one browser, timing of the machine itself: serial)" no tests/integration \
-    -m "docker or browser or serial"
+    -m "not docker and not browser and not serial" --dist loadgroup
+part "integration (Docker engine: a compose project per test)" "$docker_workers" tests/integration \
+    -m "docker and not browser and not serial"
+part "integration (timing of the machine itself, one browser: serial)" no tests/integration \
+    -m "browser or serial"
 part "drill features (a stack per scenario)" "$drill_workers" scenarios
 exit "$status"
