@@ -7,13 +7,14 @@ only ever use this interface, never a backend's internals.
 from __future__ import annotations
 
 import enum
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from harness.errors import BackendError, StackFileError
+from harness.errors import BackendError, DrillError, StackFileError
 from harness.stack import ServiceSpec, StackDescription
 
 if TYPE_CHECKING:  # requests and toxiproxy-python cost ~60 ms to import: only a run that injects pays it
@@ -143,6 +144,11 @@ class StackAddresses:
     ports: dict[str, int]
     links: dict[str, LinkInfo]
     _toxiproxy: ToxiproxyAdapter | None
+    health_timeout: float
+    # how often the health loops ask the backend whether a service can still come up (0: every round)
+    problem_every_s: ClassVar[float] = 0.0
+    # pause between two rounds of the all-healthy loop at start-up
+    health_poll_s: ClassVar[float] = 0.05
 
     @property
     def workdir(self) -> Path:
@@ -195,3 +201,60 @@ class StackAddresses:
             return False, health_summary(exc.code, exc.read().decode(errors="replace"))
         except (OSError, ValueError) as exc:
             return False, f"unreachable: {exc}"
+
+    # --- waiting for health (the backend says why waiting is pointless; the loops are the same everywhere) ----
+
+    def _start_problem(self, service: str) -> str | None:
+        """Why ``service`` will not become healthy while the stack starts (exited, cannot start), else None."""
+        return None
+
+    def _not_serving(self, service: str) -> str | None:
+        """Why waiting for ``service``'s health is pointless (not running), else None."""
+        return None
+
+    def _start_failure(self, name: str, why: str) -> DrillError:
+        """The error for ``name`` not coming up: ``why`` plus what the backend can show (its last log lines)."""
+        raise NotImplementedError
+
+    def _wait_all_healthy(self, names: list[str]) -> None:
+        """Every service in ``names`` answers its health endpoint within ``health_timeout``, or the error says
+        which did not, why (it exited, cannot start) and its last health answer."""
+        deadline = time.monotonic() + self.health_timeout
+        pending = list(names)
+        last: dict[str, str] = {}
+        asked = float("-inf")
+        while pending:
+            if time.monotonic() - asked >= self.problem_every_s:
+                asked = time.monotonic()
+                for name in pending:
+                    problem = self._start_problem(name)
+                    if problem:
+                        raise self._start_failure(name, problem)
+            for name in list(pending):
+                ok, observed = self._healthy(self.stack.services[name])
+                last[name] = observed
+                if ok:
+                    pending.remove(name)
+            if pending and time.monotonic() > deadline:
+                raise self._start_failure(
+                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
+                )
+            if pending:
+                time.sleep(self.health_poll_s)
+
+    def wait_healthy(self, service: str, timeout: float) -> None:
+        spec = self.stack.service(service)
+        deadline = time.monotonic() + timeout
+        asked = float("-inf")
+        while True:
+            if time.monotonic() - asked >= self.problem_every_s:
+                asked = time.monotonic()
+                problem = self._not_serving(service)
+                if problem:
+                    raise self._start_failure(service, problem)
+            ok, observed = self._healthy(spec)
+            if ok:
+                return
+            if time.monotonic() > deadline:
+                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
+            time.sleep(0.05)

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -110,8 +109,7 @@ class ContainerBackend(StackAddresses):
 
     name: str
     default_health_timeout: ClassVar[float] = 60.0
-    # how often the health loops ask the runtime whether a service can still come up (0: every round)
-    problem_every_s: ClassVar[float] = 0.0
+    health_poll_s: ClassVar[float] = 0.1
 
     def __init__(
         self,
@@ -207,61 +205,12 @@ class ContainerBackend(StackAddresses):
     def _down_hint(self) -> str:
         return f"`drill stack down --run-dir {self.run_dir}` removes the stack"
 
-    def _start_problem(self, service: str) -> str | None:
-        """Why ``service`` will not become healthy while the stack starts (exited, cannot start), else None."""
-        return None
-
-    def _not_serving(self, service: str) -> str | None:
-        """Why waiting for ``service``'s health is pointless (not running), else None."""
-        return None
-
     def _start_failure(self, name: str, why: str) -> ServiceStartError:
         tail = self.log_tail(name, 15)
         return ServiceStartError(
             f"{name} {why}\n  last log lines ({self._log_where(name)}):\n    " + "\n    ".join(tail),
             hint=f"fix the cause above; {self._down_hint()}",
         )
-
-    def _wait_all_healthy(self, names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        last: dict[str, str] = {}
-        asked = float("-inf")
-        while pending:
-            if time.monotonic() - asked >= self.problem_every_s:
-                asked = time.monotonic()
-                for name in pending:
-                    problem = self._start_problem(name)
-                    if problem:
-                        raise self._start_failure(name, problem)
-            for name in list(pending):
-                ok, observed = self._healthy(self.stack.services[name])
-                last[name] = observed
-                if ok:
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                raise self._start_failure(
-                    pending[0], f"not healthy within {self.health_timeout:.0f}s (last: {last.get(pending[0])})"
-                )
-            if pending:
-                time.sleep(0.1)
-
-    def wait_healthy(self, service: str, timeout: float) -> None:
-        spec = self.stack.service(service)
-        deadline = time.monotonic() + timeout
-        asked = float("-inf")
-        while True:
-            if time.monotonic() - asked >= self.problem_every_s:
-                asked = time.monotonic()
-                problem = self._not_serving(service)
-                if problem:
-                    raise self._start_failure(service, problem)
-            ok, observed = self._healthy(spec)
-            if ok:
-                return
-            if time.monotonic() > deadline:
-                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
-            time.sleep(0.05)
 
     # --- operator CLI and runbook shell ------------------------------------------------------------------
 

@@ -293,40 +293,12 @@ class ProcessBackend(StackAddresses):
             hint=f"fix the cause above; the full log is in {self.run_dir / 'logs'}",
         )
 
-    def _wait_all_healthy(self, names: list[str]) -> None:
-        deadline = time.monotonic() + self.health_timeout
-        pending = list(names)
-        last: dict[str, str] = {}
-        while pending:
-            for name in list(pending):
-                proc = self._procs[name]
-                if not self._alive(proc):
-                    raise self._start_failure(name, f"exited (code {self._exit_code(proc)}) before it was healthy")
-                ok, observed = self._healthy(self.stack.services[name])
-                last[name] = observed
-                if ok:
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                name = pending[0]
-                raise self._start_failure(
-                    name, f"not healthy within {self.health_timeout:.0f}s (last health answer: {last.get(name)})"
-                )
-            if pending:
-                time.sleep(0.05)
+    def _start_problem(self, service: str) -> str | None:
+        proc = self._procs[service]
+        return None if self._alive(proc) else f"exited (code {self._exit_code(proc)}) before it was healthy"
 
-    def wait_healthy(self, service: str, timeout: float) -> None:
-        spec = self.stack.service(service)
-        deadline = time.monotonic() + timeout
-        observed = "not checked"
-        while True:
-            if not self._alive(self._procs[service]):
-                raise self._start_failure(service, "is not running")
-            ok, observed = self._healthy(spec)
-            if ok:
-                return
-            if time.monotonic() > deadline:
-                raise self._start_failure(service, f"not healthy within {timeout:.0f}s (last: {observed})")
-            time.sleep(0.05)
+    def _not_serving(self, service: str) -> str | None:
+        return None if self._alive(self._procs[service]) else "is not running"
 
     def down(self) -> None:
         """Stop every service (paused ones are resumed first so SIGTERM can act); never raises for a gone pid."""
