@@ -10,6 +10,8 @@
 #   cleanup of a dead run never touches a live one, which running them side by side also exercises);
 # - serial: the tests that time the machine itself and the browser tests (one chromium at a time);
 # - drill features (each scenario starts its own stack in its own run directory).
+# The Kubernetes tests are not part of it: scripts/ci-k8s.sh runs them on the cluster it sets up (CI runs it
+# after this script), so a cluster left running on a workstation never changes what `make test` runs.
 #   TEST_WORKERS=N|auto         workers of the unit tests (default auto: one per core)
 #   DRILL_WORKERS=N             workers of the drill features (default: two per core, where `drill run -n auto`
 #                               takes three: a drill mostly waits on deadlines and alert rules, and a
@@ -56,7 +58,7 @@ part() {  # part NAME WORKERS(N|auto|no) PYTEST-ARGS...: one pytest run; exit 5 
 extra=("$@")
 part "unit" "$workers" tests/unit
 part "integration (own servers on ephemeral ports)" "$integration_workers" tests/integration \
-    -m "not docker and not browser and not serial" --dist loadgroup
+    -m "not docker and not browser and not serial and not kubernetes" --dist loadgroup
 part "integration (Docker engine: a compose project per test)" "$docker_workers" tests/integration \
     -m "docker and not browser and not serial"
 part "integration (timing of the machine itself, one browser: serial)" no tests/integration \
