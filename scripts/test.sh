@@ -19,7 +19,7 @@
 #   INTEGRATION_WORKERS=N|no    workers of the loopback integration tests (default: two per core; no = serial)
 #   DOCKER_WORKERS=N|no         workers of the Docker tests (default 2; no = serial)
 #   TEST_WORKERS=0              everything serially, in one process per part
-#   extra arguments go to every pytest run (e.g. -x, -k expr)
+#   extra arguments go to every pytest run (e.g. -x, -k expr); each part lists its 8 slowest tests
 # Under load (as on a busy CI machine): scripts/cpu-hogs.sh bash scripts/test.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +45,7 @@ part() {  # part NAME WORKERS(N|auto|no) PYTEST-ARGS...: one pytest run; exit 5 
   if [ "$n" != no ] && [ "$workers" != 0 ]; then dist=(-n "$n"); fi
   echo "== pytest: $name ${dist[*]}"
   local started=$SECONDS
-  pytest "$@" -p no:cacheprovider "${dist[@]}" "${extra[@]}"
+  pytest "$@" -p no:cacheprovider --durations=8 "${dist[@]}" "${extra[@]}"
   local rc=$?
   echo "== $name: exit $rc in $((SECONDS - started)) s"
   if [ "$rc" -eq 5 ]; then
