@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.backends.reaper import STATE_FILE, labelled_processes, owner_alive, read_state, teardown_dead_run
 from harness.errors import DrillError, InputError
-from harness.faults.ledger import CleanupReport, pending
+from harness.faults.ledger import CleanupReport, pending, without_what_the_run_reverted
 from harness.safety import HALT_FILE, write_halt_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT = 0, 1, 2
@@ -178,9 +178,13 @@ def halt_runs(refs: Sequence[RunRef], *, reason: str) -> Outcome:
                     written.add(directory)
                     lines.append(f"halt file written: {path} (no new fault: {reason or 'no reason given'})")
             halted += 1
+            # the run sees the HALT file and rolls its faults back too, racing this: what it reverted is done
             try:
-                report = _ledger_cleanup(ref)
+                report = without_what_the_run_reverted(_ledger_cleanup(ref))
             except DrillError as exc:
+                if not pending(ref.run_dir):
+                    lines.append(f"{ref.label}: the run reverted its faults itself ({exc.message})")
+                    continue
                 lines.append(f"{ref.label}: could not revert its faults: {exc.message}")
                 code = max(code, exc.exit_code)
                 continue

@@ -341,7 +341,8 @@ class DockerBackend(ContainerBackend):
 
     def _project_containers(self) -> list[Any]:
         try:
-            return list(self.client.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={self.project}"}))
+            label = {"label": f"{LABEL_PROJECT}={self.project}"}
+            return list(self.client.containers.list(all=True, ignore_removed=True, filters=label))
         except docker.errors.DockerException as exc:
             raise _docker_error(f"list containers of {self.project}", exc) from exc
 
@@ -358,7 +359,9 @@ class DockerBackend(ContainerBackend):
                 raise _docker_error(f"inspect {service}", exc) from exc
         try:
             found = self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL_PROJECT}={self.project}", f"{LABEL_SERVICE}={service}"]}
+                all=True,
+                ignore_removed=True,
+                filters={"label": [f"{LABEL_PROJECT}={self.project}", f"{LABEL_SERVICE}={service}"]},
             )
         except docker.errors.DockerException as exc:
             raise _docker_error(f"find the container of {service}", exc) from exc
@@ -658,7 +661,9 @@ def remove_project(client: docker.DockerClient, project: str) -> list[str]:
     removed: list[str] = []
     label = {"label": f"{LABEL_PROJECT}={project}"}
     try:
-        for container in client.containers.list(all=True, filters=label):
+        # ignore_removed: the run's reaper (or a second cleanup) may remove a container between the engine's
+        # listing and docker-py's inspect of each entry; without it that race fails the whole cleanup
+        for container in client.containers.list(all=True, ignore_removed=True, filters=label):
             if container.status == "paused":
                 with contextlib.suppress(docker.errors.DockerException):
                     container.unpause()
@@ -688,7 +693,7 @@ def reap_dead_runs() -> list[str]:
     try:
         projects: dict[str, str] = {}
         for kind in (
-            client.containers.list(all=True, filters={"label": LABEL_RUN_ID}),
+            client.containers.list(all=True, ignore_removed=True, filters={"label": LABEL_RUN_ID}),
             client.networks.list(filters={"label": LABEL_RUN_ID}),
             client.volumes.list(filters={"label": LABEL_RUN_ID}),
         ):

@@ -210,6 +210,34 @@ class CleanupReport:
             )
 
 
+def without_what_the_run_reverted(report: CleanupReport) -> CleanupReport:
+    """``report`` with the failures that no longer matter: faults the run has since rolled back itself.
+
+    A halt reverts a *live* run's faults while that run, having seen the HALT file, rolls them back too
+    and stops its stack: the halt's rollback may then find the run's Toxiproxy already gone. A failure
+    stays a failure only while the ledger still lists its fault as pending (and the Toxiproxy reset only
+    while a network fault is pending); the others are reported as rolled back by the run itself.
+    """
+    if not report.failed:
+        return report
+    todo = pending(report.run_dir)
+    still = {e.description for e in todo}
+    network_pending = any(e.kind in NETWORK_KINDS for e in todo)
+    kept: list[tuple[str, str]] = []
+    by_run: list[str] = []
+    for description, error in report.failed:
+        if description in still or (description == "toxiproxy reset" and network_pending):
+            kept.append((description, error))
+        elif description != "toxiproxy reset":
+            by_run.append(f"{description} (by the run itself)")
+    toxiproxy = report.toxiproxy
+    if any(d == "toxiproxy reset" for d, _ in report.failed) and not network_pending:
+        toxiproxy = f"not needed: the run reverted its network faults itself ({report.toxiproxy})"
+    return CleanupReport(
+        report.run_dir, report.rolled_back + tuple(by_run), tuple(kept), toxiproxy, report.bad_lines, report.bad_text
+    )
+
+
 def verified_proxies(backend: Backend) -> dict[str, Proxy]:
     """The Toxiproxy's proxies, after checking (one read-only listing) that it holds this run's own.
 

@@ -37,7 +37,7 @@ def leftovers(project: str) -> list[str]:
 
     client = docker.from_env()
     label = {"label": f"com.docker.compose.project={project}"}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+    found = [f"container {c.name}" for c in client.containers.list(all=True, ignore_removed=True, filters=label)]
     found += [f"network {n.name}" for n in client.networks.list(filters=label)]
     found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
     client.close()

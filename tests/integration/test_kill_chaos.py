@@ -83,7 +83,7 @@ def docker_leftovers(trial: Path) -> list[str]:
         import docker
 
         client = docker.from_env()
-        containers = client.containers.list(all=True, filters={"label": "drill.run-dir"})
+        containers = client.containers.list(all=True, ignore_removed=True, filters={"label": "drill.run-dir"})
     except Exception:  # noqa: BLE001 - no engine here: the process backend is what these trials drive
         return []
     return [c.name for c in containers if str(trial) in c.labels.get("drill.run-dir", "")]

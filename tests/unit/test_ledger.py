@@ -92,6 +92,29 @@ def test_toxiproxy_unreachable_is_a_failure_when_network_faults_are_pending(back
     assert [d for d, _ in report.failed][0] == "toxiproxy reset"
 
 
+def test_a_halt_racing_the_runs_own_rollback_counts_only_what_is_still_pending(backend: FakeBackend) -> None:
+    from harness.faults.ledger import without_what_the_run_reverted
+
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    kill = Kill(backend, "marketdata")  # type: ignore[arg-type]
+    down.inject()
+    kill.inject()
+    backend.toxiproxy.fail_on.update({"proxies", "set_enabled"})  # the run is stopping its stack
+    backend.fail_on.add("start")
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert {d for d, _ in report.failed} == {"toxiproxy reset", down.describe(), kill.describe()}
+    assert without_what_the_run_reverted(report) == report  # nothing reverted by the run yet: all failures stand
+    backend.toxiproxy.fail_on.clear()
+    down.rollback()  # the run, having seen the HALT file, reverts its network fault itself
+    settled = without_what_the_run_reverted(report)
+    assert settled.failed == ((kill.describe(), dict(report.failed)[kill.describe()]),)  # still pending: a failure
+    assert f"{down.describe()} (by the run itself)" in settled.rolled_back
+    assert settled.toxiproxy.startswith("not needed: the run reverted its network faults itself")
+    backend.fail_on.clear()
+    kill.rollback()
+    assert without_what_the_run_reverted(report).ok
+
+
 def test_a_line_cut_short_by_a_crash_is_skipped_and_reported(backend: FakeBackend) -> None:
     Kill(backend, "broker").inject()  # type: ignore[arg-type]
     with (backend.run_dir / "ledger.jsonl").open("a") as fh:
