@@ -11,7 +11,10 @@ measured from the host, through the backend's own port-forwards, as a drill sees
   * stop / pause: ``inject()`` -> health fails; ``rollback()`` -> healthy again;
   * link_down / latency: through a port-forward to Toxiproxy's link port (the marketdata link), ``inject()``
     -> a probe through the link fails / is slow; ``rollback()`` -> clean again;
-  * full_outage: ``inject()`` -> every application service's health fails; ``rollback()`` -> all healthy.
+  * full_outage: ``inject()`` -> every application service's health fails; ``rollback()`` -> all healthy;
+  * node_loss (two nodes, once: it takes about a minute): ``inject()`` -> the node NotReady (detection), ->
+    every service it ran healthy on another node (rescheduling); ``rollback()`` -> the node Ready again.
+    On one node it is reported as skipped, with the reason.
 Prints figures and asserts nothing.
 """
 
@@ -162,12 +165,58 @@ def fault_latencies(rounds: int) -> None:
                 t1 = time.monotonic()
                 outage.rollback()
                 note("full_outage: rollback -> all healthy", until(lambda us=urls: all(healthy(u) for u in us), t1))
+            node_loss(backend, ctx, note)
         finally:
             forward.terminate()
             backend.down()
     print("fault injection on kubernetes (seconds; p50 / max over rounds):")
     for label, values in figures.items():
         print(f"  {label}: p50 {statistics.median(values):.2f}, max {max(values):.2f} (n={len(values)})")
+
+
+def node_loss(backend: Backend, ctx: FaultContext, note: Callable[[str, float], None]) -> None:
+    """The node that can be lost running most of the stack: detection, rescheduling, rejoin (once)."""
+    from harness.backends.kubernetes.node_loss import LossPlan, NodeLoss, on_kubernetes, plan_loss, refusal
+
+    k8s = on_kubernetes(backend)
+    ready = k8s.node_ready()
+    losable = k8s.losable_nodes()
+    keep = [s.name for s in k8s.stack.services_with_role("toxiproxy")]
+    why = refusal("kubernetes", ready, losable)
+    plan = why or plan_loss(k8s.placement(), losable, ready, keep)
+    if not isinstance(plan, LossPlan):
+        print(f"node_loss: skipped: {plan}")
+        return
+    urls = {s: health_url(k8s, s) for s in plan.services if k8s.stack.service(s).health}
+
+    def moved() -> bool:
+        where = k8s.placement()
+        return all(where.get(s) not in (None, plan.node) for s in plan.services) and all(
+            healthy(u, 1.0) for u in urls.values()
+        )
+
+    fault = NodeLoss(k8s, plan.node, services=plan.services, ctx=ctx)
+    t0 = time.monotonic()
+    fault.inject()
+    try:
+        note(f"node_loss ({plan.node}: {', '.join(plan.services)}): inject -> node NotReady",
+             until(lambda: not k8s.node_ready().get(plan.node), t0))
+        note("node_loss: inject -> every lost service healthy on another node", until(moved, t0))
+    finally:
+        t1 = time.monotonic()
+        fault.rollback()
+        note("node_loss: rollback -> node Ready again", time.monotonic() - t1)
+
+
+def drill_totals(report: Path) -> str:
+    """``2 passed`` from the run's journal(s); what is missing when there is none."""
+    import json
+
+    counts: dict[str, int] = {}
+    for journal in sorted(report.glob("journal*.json")):
+        for scenario in json.loads(journal.read_text(encoding="utf-8")).get("scenarios", []):
+            counts[scenario["status"]] = counts.get(scenario["status"], 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no journal written"
 
 
 def main() -> None:
@@ -195,7 +244,9 @@ def main() -> None:
                 [drill, "run", "--backend", name, "--quarter", args.quarter, "--report", tmp],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
             ).returncode
-        print(f"drill run --quarter {args.quarter} on {name}: {time.monotonic() - t0:.1f}s wall (exit {rc})")
+            took = time.monotonic() - t0
+            totals = drill_totals(Path(tmp))
+        print(f"drill run --quarter {args.quarter} on {name}: {took:.1f}s wall (exit {rc}: {totals})")
     if "kubernetes" in usable and args.fault_rounds > 0:
         fault_latencies(args.fault_rounds)
 
