@@ -202,10 +202,10 @@ class ClusterDouble(KubernetesBackend):
         return self.run_dir / "logs" / f"{service}.log"
 
 
-def cluster_drill(tmp_path: Path, placement: dict[str, str]) -> tuple[Drill, ClusterDouble]:
+def cluster_drill(tmp_path: Path, placement: dict[str, str], *, dry_run: bool = False) -> tuple[Drill, ClusterDouble]:
     clock = ManualClock()
     backend = ClusterDouble(make_stack(tmp_path), tmp_path / "run", clock, placement)
-    settings = DrillSettings("kubernetes", tmp_path / "docker-compose.yml", tmp_path / "runs", None, False, False,
+    settings = DrillSettings("kubernetes", tmp_path / "docker-compose.yml", tmp_path / "runs", None, dry_run, False,
                              None, ())
     return Drill(backend, settings, name="node loss", clock=clock), backend
 
@@ -276,3 +276,24 @@ def test_a_ledger_record_written_before_services_were_recorded_still_rolls_back(
     assert isinstance(params, dict) and params.pop("services") == ["broker"]  # what an older harness wrote
     rebuilt = NodeLoss.from_record(backend, record)  # type: ignore[arg-type]
     assert isinstance(rebuilt, NodeLoss) and (rebuilt.node, rebuilt.services) == ("drill-node2", ())
+
+
+def test_a_dry_run_plans_every_step_and_asks_no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DRILL_KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))  # asking would raise
+    drill, cluster = cluster_drill(tmp_path, ON_TWO, dry_run=True)
+    cluster_can_lose_a_node(drill.settings)
+    node_drops_off(drill)
+    node_marked_lost(drill, 60)
+    lost_services_rescheduled(drill, 120)
+    node_comes_back(drill)
+    assert cluster.calls == []
+    planned = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert planned[0].startswith("[dry-run] would inject: node_loss: cut the node's network link")
+    assert planned[1:3] == [
+        "[dry-run] would expect within 60s: the cluster marks node <the node running most of the stack> NotReady",
+        "[dry-run] would expect within 120s: every service that ran on <the node running most of the stack> "
+        "healthy on another node",
+    ]
+    assert planned[3].startswith("[dry-run] would roll back: node_loss")
+    assert drill.measurements()[0].value_s is None  # nothing ran, nothing measured

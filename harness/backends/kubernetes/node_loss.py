@@ -176,7 +176,8 @@ class Rescheduled(Probe):
         return Observation(True, f"{', '.join(self.services)} healthy on {', '.join(moved)}")
 
     def describe(self) -> str:
-        return f"every service that ran on {self.node} ({', '.join(self.services)}) healthy on another node"
+        which = f" ({', '.join(self.services)})" if self.services else ""
+        return f"every service that ran on {self.node}{which} healthy on another node"
 
 
 @register_fault
