@@ -34,6 +34,7 @@ from bench_stack import time_up_down  # noqa: I001 - sibling script, run from be
 
 from harness.backends.base import Backend
 from harness.backends.process import ProcessBackend, free_port
+from harness.errors import DrillError
 from harness.faults import FaultContext, FullOutage, Kill, LinkDown, Pause, Stop, Toxic
 from harness.faults.base import Fault
 from harness.stack import load_stack
@@ -96,9 +97,20 @@ def fault_latencies(rounds: int) -> None:
 
     stack = load_stack(ROOT / "docker-compose.yml")
     figures: dict[str, list[float]] = {}
+    failures: list[str] = []
 
     def note(label: str, value: float) -> None:
         figures.setdefault(label, []).append(value)
+        print(f"  {label}: {value:.2f}s", flush=True)
+
+    def trial(what: str, body: Callable[[], None]) -> None:
+        """One fault, measured; a fault that fails is reported and the others still run (it is rolled back)."""
+        try:
+            body()
+        except DrillError as exc:
+            first = exc.message.splitlines()[0]
+            failures.append(f"{what}: {first}")
+            print(f"  {what}: FAILED: {first}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-k8s-faults-") as tmp:
         backend = KubernetesBackend(stack, Path(tmp) / "run")
@@ -111,67 +123,81 @@ def fault_latencies(rounds: int) -> None:
             stderr=subprocess.DEVNULL,
         )
         through_link = f"http://127.0.0.1:{link_port}/health"
+
+        def kill(service: str, mode: str) -> None:
+            url = health_url(backend, service)
+            backend.kill_mode = mode  # restart: the kubelet's self-healing; hold (the default): down until rollback
+            t0 = time.monotonic()
+            fault = Kill(backend, service, ctx=ctx)
+            try:
+                fault.inject()
+                note(f"kill {service} ({mode} mode): inject -> health fails", until(lambda: not healthy(url), t0))
+                if mode == "restart":
+                    note(f"kill {service} (restart mode): inject -> healthy again (kubelet restart)",
+                         until(lambda: healthy(url, 1.0), t0))
+            finally:
+                t1 = time.monotonic()
+                fault.rollback()
+            if mode == "hold":
+                note(f"kill {service} (hold mode): rollback -> healthy", until(lambda: healthy(url), t1))
+
+        def service_fault(kind: str, cls: type[Stop] | type[Pause]) -> None:
+            url = health_url(backend, "marketdata")
+            t0 = time.monotonic()
+            fault = cls(backend, "marketdata", ctx=ctx)
+            try:
+                fault.inject()
+                note(f"{kind} marketdata: inject -> health fails", until(lambda: not healthy(url, 0.3), t0))
+            finally:
+                t1 = time.monotonic()
+                fault.rollback()
+            note(f"{kind} marketdata: rollback -> healthy", until(lambda: healthy(url), t1))
+
+        def link_fault(kind: str, fault: Fault) -> None:
+            t0 = time.monotonic()
+            try:
+                fault.inject()
+                note(f"{kind} (marketdata link): inject -> effect", until(lambda: not healthy(through_link, 0.4), t0))
+            finally:
+                t1 = time.monotonic()
+                fault.rollback()
+            note(f"{kind} (marketdata link): rollback -> clean", until(lambda: healthy(through_link, 0.4), t1))
+
+        def outage() -> None:
+            urls = [health_url(backend, s.name) for s in stack.app_services() if s.health]
+            t0 = time.monotonic()
+            fault = FullOutage(backend, ctx=ctx)
+            try:
+                fault.inject()
+                note("full_outage: inject -> every service's health failed",
+                     until(lambda: all(not healthy(u, 0.3) for u in urls), t0))
+            finally:
+                t1 = time.monotonic()
+                fault.rollback()
+            note("full_outage: rollback -> all healthy", until(lambda: all(healthy(u) for u in urls), t1))
+
         try:
             until(lambda: healthy(through_link), time.monotonic())
-            for _ in range(rounds):
+            for i in range(rounds):
+                print(f"fault round {i + 1} of {rounds} on kubernetes:", flush=True)
                 for service in ("broker", "dashboard"):
-                    url = health_url(backend, service)
-                    backend.kill_mode = "restart"  # DRILL_K8S_KILL=restart: the kubelet's self-healing
-                    t0 = time.monotonic()
-                    fault: Fault = Kill(backend, service, ctx=ctx)
-                    fault.inject()
-                    note(f"kill {service}: inject -> health fails", until(lambda u=url: not healthy(u), t0))
-                    note(
-                        f"kill {service} (restart mode): inject -> healthy again (kubelet restart)",
-                        until(lambda u=url: healthy(u, 1.0), t0),
-                    )
-                    fault.rollback()
-                    backend.kill_mode = "hold"  # the default: down until the rollback (the on-call's restart)
-                    t0 = time.monotonic()
-                    fault = Kill(backend, service, ctx=ctx)
-                    fault.inject()
-                    note(f"kill {service} (hold mode): inject -> health fails", until(lambda u=url: not healthy(u), t0))
-                    t1 = time.monotonic()
-                    fault.rollback()
-                    note(f"kill {service} (hold mode): rollback -> healthy", until(lambda u=url: healthy(u), t1))
-                url = health_url(backend, "marketdata")
+                    for mode in ("restart", "hold"):
+                        trial(f"kill {service} ({mode})", lambda s=service, m=mode: kill(s, m))
                 for kind, cls in (("stop", Stop), ("pause", Pause)):
-                    t0 = time.monotonic()
-                    fault = cls(backend, "marketdata", ctx=ctx)
-                    fault.inject()
-                    note(f"{kind} marketdata: inject -> health fails", until(lambda u=url: not healthy(u, 0.3), t0))
-                    t1 = time.monotonic()
-                    fault.rollback()
-                    note(f"{kind} marketdata: rollback -> healthy", until(lambda u=url: healthy(u), t1))
-                for kind, fault in (
-                    ("link_down", LinkDown(backend, "marketdata", ctx=ctx)),
-                    ("latency 800ms", Toxic(backend, "marketdata", "latency", latency=800, ctx=ctx)),
-                ):
-                    t0 = time.monotonic()
-                    fault.inject()
-                    effect = until(lambda: not healthy(through_link, 0.4), t0)
-                    note(f"{kind} (marketdata link): inject -> effect", effect)
-                    t1 = time.monotonic()
-                    fault.rollback()
-                    note(f"{kind} (marketdata link): rollback -> clean", until(lambda: healthy(through_link, 0.4), t1))
-                urls = [health_url(backend, s.name) for s in stack.app_services() if s.health]
-                t0 = time.monotonic()
-                outage = FullOutage(backend, ctx=ctx)
-                outage.inject()
-                note(
-                    "full_outage: inject -> every service's health failed",
-                    until(lambda us=urls: all(not healthy(u, 0.3) for u in us), t0),
-                )
-                t1 = time.monotonic()
-                outage.rollback()
-                note("full_outage: rollback -> all healthy", until(lambda us=urls: all(healthy(u) for u in us), t1))
-            node_loss(backend, ctx, note)
+                    trial(f"{kind} marketdata", lambda k=kind, c=cls: service_fault(k, c))
+                trial("link_down marketdata", lambda: link_fault("link_down", LinkDown(backend, "marketdata", ctx=ctx)))
+                trial("latency 800ms marketdata", lambda: link_fault(
+                    "latency 800ms", Toxic(backend, "marketdata", "latency", latency=800, ctx=ctx)))
+                trial("full_outage", outage)
+            trial("node_loss", lambda: node_loss(backend, ctx, note))
         finally:
             forward.terminate()
             backend.down()
     print("fault injection on kubernetes (seconds; p50 / max over rounds):")
     for label, values in figures.items():
         print(f"  {label}: p50 {statistics.median(values):.2f}, max {max(values):.2f} (n={len(values)})")
+    for failure in failures:
+        print(f"  FAILED {failure}")
 
 
 def node_loss(backend: Backend, ctx: FaultContext, note: Callable[[str, float], None]) -> None:
@@ -221,8 +247,8 @@ def drill_totals(report: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=2, help="stack up/down rounds per backend")
-    parser.add_argument("--quarter", default="Q1")
+    parser.add_argument("--rounds", type=int, default=2, help="stack up/down rounds per backend (0: none)")
+    parser.add_argument("--quarter", default="Q1", help='the quarterly drill to time ("": none)')
     parser.add_argument("--fault-rounds", type=int, default=3)
     parser.add_argument("--backends", default="process,docker,kubernetes")
     args = parser.parse_args()
@@ -234,10 +260,10 @@ def main() -> None:
             usable.append(name)
         else:
             print(f"{name}: skipped: {why}")
-    for name in usable:
+    for name in usable if args.rounds > 0 else ():
         time_up_down(factory(name), args.rounds, f"{name} stack")
     drill = str(Path(sys.executable).parent / "drill")
-    for name in usable:
+    for name in usable if args.quarter else ():
         with tempfile.TemporaryDirectory(prefix="bench-drill-") as tmp:
             t0 = time.monotonic()
             rc = subprocess.run(
