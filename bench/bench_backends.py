@@ -154,13 +154,15 @@ def fault_latencies(rounds: int) -> None:
             note(f"{kind} marketdata: rollback -> healthy", until(lambda: healthy(url), t1))
 
         def link_fault(kind: str, fault: Fault) -> None:
+            # measured on a link that serves: after stop/pause of marketdata it may take a moment to again
+            until(lambda: healthy(through_link, 0.4), time.monotonic())
             t0 = time.monotonic()
             try:
                 fault.inject()
                 note(f"{kind} (marketdata link): inject -> effect", until(lambda: not healthy(through_link, 0.4), t0))
             finally:
                 t1 = time.monotonic()
-                fault.rollback()
+                rollback_retrying(fault)
             note(f"{kind} (marketdata link): rollback -> clean", until(lambda: healthy(through_link, 0.4), t1))
 
         def outage() -> None:
@@ -198,6 +200,21 @@ def fault_latencies(rounds: int) -> None:
         print(f"  {label}: p50 {statistics.median(values):.2f}, max {max(values):.2f} (n={len(values)})")
     for failure in failures:
         print(f"  FAILED {failure}")
+
+
+def rollback_retrying(fault: Fault, tries: int = 5) -> None:
+    """Roll back; when it fails (seen: Toxiproxy's API not answering within 3 s right after a pause or stop of
+    the link's target), say so and try again, so one slow answer does not leave the fault on for the next ones."""
+    for attempt in range(1, tries + 1):
+        try:
+            fault.rollback()
+            return
+        except DrillError as exc:
+            print(f"  rollback of {fault.kind} failed (attempt {attempt}/{tries}): {exc.message.splitlines()[0]}",
+                  flush=True)
+            if attempt == tries:
+                raise
+            time.sleep(2.0)
 
 
 def node_loss(backend: Backend, ctx: FaultContext, note: Callable[[str, float], None]) -> None:
