@@ -8,7 +8,8 @@ A backend whose engine or cluster is not there is reported as skipped, with the 
 measured from the host, through the backend's own port-forwards, as a drill sees it:
   * kill, ``restart`` mode: ``inject()`` call -> health endpoint fails, and -> healthy again with nobody acting
     (the kubelet's restart); ``hold`` mode (the default): ``inject()`` -> health fails, ``rollback()`` -> healthy;
-  * stop / pause: ``inject()`` -> health fails; ``rollback()`` -> healthy again;
+  * stop / pause (of the dashboard, which no link leads to): ``inject()`` -> health fails; ``rollback()`` ->
+    healthy again;
   * link_down / latency: through a port-forward to Toxiproxy's link port (the marketdata link), ``inject()``
     -> a probe through the link fails / is slow; ``rollback()`` -> clean again;
   * full_outage: ``inject()`` -> every application service's health fails; ``rollback()`` -> all healthy;
@@ -34,7 +35,7 @@ from bench_stack import time_up_down  # noqa: I001 - sibling script, run from be
 
 from harness.backends.base import Backend
 from harness.backends.process import ProcessBackend, free_port
-from harness.errors import DrillError
+from harness.errors import BackendError, DrillError
 from harness.faults import FaultContext, FullOutage, Kill, LinkDown, Pause, Stop, Toxic
 from harness.faults.base import Fault
 from harness.stack import load_stack
@@ -142,20 +143,24 @@ def fault_latencies(rounds: int) -> None:
                 note(f"kill {service} (hold mode): rollback -> healthy", until(lambda: healthy(url), t1))
 
         def service_fault(kind: str, cls: type[Stop] | type[Pause]) -> None:
-            url = health_url(backend, "marketdata")
+            # on the dashboard, which no link leads to: a pause of a link's target (marketdata) left its
+            # Toxiproxy proxy hung after the thaw here (curl through toxiproxy:8667 timed out, the API then
+            # did not answer `disable`), which would spoil every link figure after it
+            url = health_url(backend, "dashboard")
             t0 = time.monotonic()
-            fault = cls(backend, "marketdata", ctx=ctx)
+            fault = cls(backend, "dashboard", ctx=ctx)
             try:
                 fault.inject()
-                note(f"{kind} marketdata: inject -> health fails", until(lambda: not healthy(url, 0.3), t0))
+                note(f"{kind} dashboard: inject -> health fails", until(lambda: not healthy(url, 0.3), t0))
             finally:
                 t1 = time.monotonic()
                 fault.rollback()
-            note(f"{kind} marketdata: rollback -> healthy", until(lambda: healthy(url), t1))
+            note(f"{kind} dashboard: rollback -> healthy", until(lambda: healthy(url), t1))
 
         def link_fault(kind: str, fault: Fault) -> None:
             # measured on a link that serves: after stop/pause of marketdata it may take a moment to again
-            until(lambda: healthy(through_link, 0.4), time.monotonic())
+            if until(lambda: healthy(through_link, 0.4), time.monotonic()) >= CAP_S:
+                raise BackendError(f"the marketdata link does not serve through Toxiproxy ({through_link})")
             t0 = time.monotonic()
             try:
                 fault.inject()
@@ -185,11 +190,11 @@ def fault_latencies(rounds: int) -> None:
                 for service in ("broker", "dashboard"):
                     for mode in ("restart", "hold"):
                         trial(f"kill {service} ({mode})", lambda s=service, m=mode: kill(s, m))
-                for kind, cls in (("stop", Stop), ("pause", Pause)):
-                    trial(f"{kind} marketdata", lambda k=kind, c=cls: service_fault(k, c))
                 trial("link_down marketdata", lambda: link_fault("link_down", LinkDown(backend, "marketdata", ctx=ctx)))
                 trial("latency 800ms marketdata", lambda: link_fault(
                     "latency 800ms", Toxic(backend, "marketdata", "latency", latency=800, ctx=ctx)))
+                for kind, cls in (("stop", Stop), ("pause", Pause)):
+                    trial(f"{kind} dashboard", lambda k=kind, c=cls: service_fault(k, c))
                 trial("full_outage", outage)
             trial("node_loss", lambda: node_loss(backend, ctx, note))
         finally:
