@@ -22,6 +22,7 @@ Prints figures and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,42 @@ def health_url(backend: Backend, service: str) -> str:
     return backend.endpoint(service, spec.health.port).url + spec.health.path
 
 
+class LinkForward:
+    """``kubectl port-forward`` to Toxiproxy's listen port of a link, re-made whenever kubectl has exited: kubectl
+    ends a port-forward when a connection to the pod fails (seen here at every link_down: the disabled proxy
+    refuses it). A probe right after a re-make includes kubectl's start (a few tenths of a second)."""
+
+    def __init__(self, argv: list[str], remote_port: int) -> None:
+        self.argv = argv
+        self.remote_port = remote_port
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/health"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.restarts = -1
+
+    def _ensure(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.restarts += 1
+        self.proc = subprocess.Popen([*self.argv, f"{self.port}:{self.remote_port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+
+    def healthy(self, timeout: float = 0.5) -> bool:
+        self._ensure()
+        return healthy(self.url, timeout)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
 def fault_latencies(rounds: int) -> None:
     from harness.backends.kubernetes import KubernetesBackend
 
@@ -117,13 +154,7 @@ def fault_latencies(rounds: int) -> None:
         backend = KubernetesBackend(stack, Path(tmp) / "run")
         backend.up()
         ctx = FaultContext(run_dir=backend.run_dir)
-        link_port = free_port()
-        forward = subprocess.Popen(
-            backend.kubectl.argv("port-forward", "svc/toxiproxy", "--address", "127.0.0.1", f"{link_port}:8667"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        through_link = f"http://127.0.0.1:{link_port}/health"
+        link = LinkForward(backend.kubectl.argv("port-forward", "svc/toxiproxy", "--address", "127.0.0.1"), 8667)
 
         def kill(service: str, mode: str) -> None:
             url = health_url(backend, service)
@@ -159,16 +190,16 @@ def fault_latencies(rounds: int) -> None:
 
         def link_fault(kind: str, fault: Fault) -> None:
             # measured on a link that serves: after stop/pause of marketdata it may take a moment to again
-            if until(lambda: healthy(through_link, 0.4), time.monotonic()) >= CAP_S:
-                raise BackendError(f"the marketdata link does not serve through Toxiproxy ({through_link})")
+            if until(lambda: link.healthy(0.4), time.monotonic()) >= CAP_S:
+                raise BackendError(f"the marketdata link does not serve through Toxiproxy ({link.url})")
             t0 = time.monotonic()
             try:
                 fault.inject()
-                note(f"{kind} (marketdata link): inject -> effect", until(lambda: not healthy(through_link, 0.4), t0))
+                note(f"{kind} (marketdata link): inject -> effect", until(lambda: not link.healthy(0.4), t0))
             finally:
                 t1 = time.monotonic()
                 rollback_retrying(fault)
-            note(f"{kind} (marketdata link): rollback -> clean", until(lambda: healthy(through_link, 0.4), t1))
+            note(f"{kind} (marketdata link): rollback -> clean", until(lambda: link.healthy(0.4), t1))
 
         def outage() -> None:
             urls = [health_url(backend, s.name) for s in stack.app_services() if s.health]
@@ -184,7 +215,7 @@ def fault_latencies(rounds: int) -> None:
             note("full_outage: rollback -> all healthy", until(lambda: all(healthy(u) for u in urls), t1))
 
         try:
-            until(lambda: healthy(through_link), time.monotonic())
+            until(lambda: link.healthy(), time.monotonic())
             for i in range(rounds):
                 print(f"fault round {i + 1} of {rounds} on kubernetes:", flush=True)
                 for service in ("broker", "dashboard"):
@@ -198,9 +229,10 @@ def fault_latencies(rounds: int) -> None:
                 trial("full_outage", outage)
             trial("node_loss", lambda: node_loss(backend, ctx, note))
         finally:
-            forward.terminate()
+            link.close()
             backend.down()
-    print("fault injection on kubernetes (seconds; p50 / max over rounds):")
+    print(f"fault injection on kubernetes (seconds; p50 / max over rounds; the link probe's port-forward was "
+          f"re-made {link.restarts} time(s)):")
     for label, values in figures.items():
         print(f"  {label}: p50 {statistics.median(values):.2f}, max {max(values):.2f} (n={len(values)})")
     for failure in failures:
