@@ -357,6 +357,8 @@ def pytest_runtest_makereport(
         record.status = "passed" if report.passed else ("skipped" if report.skipped else "failed")
         if record.status == "passed" and item.config.getoption("--dry-run"):
             record.status = "planned"  # a dry run touched nothing: nothing passed
+        if report.skipped:  # the reason is the record's error: journal, report and junit say why
+            record.error = skip_reason(report)
         if report.failed:
             record.error = _short_error(report)
             if _halted(call):  # `drill halt` stopped it: say so, never "timed out" or "failed"
@@ -379,6 +381,13 @@ def _halted(call: pytest.CallInfo[None]) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def skip_reason(report: pytest.TestReport) -> str:
+    """Why pytest skipped a test (``pytest.skip(reason)``: longrepr is ``(path, line, "Skipped: reason")``)."""
+    longrepr = report.longrepr
+    text = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return text.removeprefix("Skipped: ")
 
 
 def _short_error(report: pytest.TestReport) -> str:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 from harness.cli_shared import EXIT_SAFETY
-from harness.plugin import HALTED_PROPERTY
+from harness.plugin import HALTED_PROPERTY, skip_reason
 from harness.preflight import preflight
 from harness.project import DrillProject, binding_module
 
@@ -171,8 +171,8 @@ class ProgressReporter:
                 self.console.print(f"{who}[blue]○ planned[/] {name} [dim](dry run: nothing ran)[/]")
             elif report.passed:
                 self.console.print(f"{who}[green]✔ passed[/] {name} [dim]({report.duration:.1f}s)[/]")
-            elif report.skipped:
-                self.console.print(f"{who}[yellow]- skipped[/] {name}")
+            elif report.skipped:  # always with its reason: a drill never skips silently
+                self.console.print(f"{who}[yellow]- skipped[/] {name}\n  {skip_reason(report)}")
             elif _property(report, HALTED_PROPERTY) is not None:
                 reason = str(_property(report, HALTED_PROPERTY)).replace("\n", " ")
                 self.console.print(f"{who}[yellow]■ halted[/] {name} [dim]({report.duration:.1f}s)[/]\n  {reason}")

@@ -7,6 +7,7 @@ A drill project loads it through the ``drill`` pytest plugin (or ``pytest_plugin
 from harness.steps.alerts import *  # noqa: F403
 from harness.steps.data import *  # noqa: F403
 from harness.steps.faults import *  # noqa: F403
+from harness.steps.nodes import *  # noqa: F403
 from harness.steps.operator import *  # noqa: F403
 from harness.steps.runbook import *  # noqa: F403
 from harness.steps.stack import *  # noqa: F403

@@ -40,6 +40,12 @@ MODES = ("lab", "paper", "live")
 LIVE_REFUSAL = "this mock has no real broker; use lab or paper"
 
 
+
+def owns_runtime(doc: object, pid: int, started_at: str) -> bool:
+    """Whether runtime.json names this process: the same pid *and* start time. Two engines in two containers can
+    have the same pid; a stale one (its machine cut off, then back) must not delete its successor's file."""
+    return isinstance(doc, dict) and doc.get("pid") == pid and doc.get("started_at") == started_at
+
 class SettingsError(Exception):
     """A flag or environment variable has a bad value (exit 2, one line)."""
 
@@ -251,7 +257,7 @@ class Engine:
             self.http.stop()
         runtime = self.workdir / exports.RUNTIME
         try:
-            if exports.read_json(runtime).get("pid") == os.getpid():
+            if owns_runtime(exports.read_json(runtime), os.getpid(), self.started_at):
                 runtime.unlink()
         except (FileNotFoundError, ValueError, AttributeError):
             pass

@@ -219,23 +219,24 @@ def test_node_loss_is_detected_and_the_lost_pods_are_rescheduled(tmp_path: Path)
     """Two nodes (scripts/k8s-setup.sh --nodes 2): cut node 2 off; the control plane marks it NotReady, its
     pods come back on node 1 (healthy through the same port-forward addresses); rollback makes node 2 Ready again."""
     from harness.backends.kubernetes import KubernetesBackend
-    from harness.backends.kubernetes.cluster import node_links
-    from harness.backends.kubernetes.node_loss import NodeLoss
+    from harness.backends.kubernetes.node_loss import LossPlan, NodeLoss, plan_loss, refusal
     from harness.faults.base import FaultContext
 
     b = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "run")
-    lost = sorted(node_links(b.kubectl.kubeconfig))
-    if not lost or len(b.node_ready()) < 2:
-        pytest.skip("node loss needs two nodes: scripts/k8s-setup.sh --nodes 2 (this cluster has one)")
-    node = lost[0]
+    why = refusal(b.name, b.node_ready(), b.losable_nodes())  # the same decision as the drill's first step
+    if why is not None:
+        pytest.skip(why)
     b.up()
     try:
+        keep = [s.name for s in b.stack.services_with_role("toxiproxy")]
+        plan = plan_loss(b.placement(), b.losable_nodes(), b.node_ready(), keep)
+        if not isinstance(plan, LossPlan):
+            pytest.skip(plan)
+        node = plan.node
         health_ports = {name: spec.health.port for name, spec in b.stack.services.items() if spec.health}
-        on_node = [s for s in health_ports if b.node_of(s) == node]
-        if not on_node:
-            pytest.skip(f"the scheduler put no service on {node} this time: nothing to reschedule")
+        on_node = [s for s in plan.services if s in health_ports]
         urls = {s: b.endpoint(s, health_ports[s]).url for s in on_node}
-        fault = NodeLoss(b, node, ctx=FaultContext(run_dir=b.run_dir))
+        fault = NodeLoss(b, node, services=plan.services, ctx=FaultContext(run_dir=b.run_dir))
         t0 = time.monotonic()
         fault.inject()
         while b.node_ready().get(node):

@@ -20,7 +20,7 @@ def drill(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> su
 def test_list_shows_every_scenario_with_tags_and_deadlines() -> None:
     r = drill("list")
     assert r.returncode == 0, r.stderr
-    assert "15 scenarios" in r.stdout
+    assert "16 scenarios" in r.stdout
     assert "@q1" in r.stdout and "within 5 seconds" in r.stdout
 
 

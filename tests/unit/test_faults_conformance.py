@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import harness.backends.kubernetes.node_loss  # noqa: F401 - registers node_loss (imported on use elsewhere)
 from harness.faults import FAULTS, Fault, FaultContext, FaultState
 from harness.safety import DryRun
 from tests.unit.fake_backend import FEED, FILL_LATENCY, POSITION, REJECT_RATE, FakeBackend
@@ -25,6 +26,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "injected_position": {"symbol": "KQZ", "qty": 25, "endpoint": POSITION},
     "reject_rate_spike": {"rate": 0.5, "endpoint": REJECT_RATE},
     "latency_spike": {"ms": 800, "endpoint": FILL_LATENCY},
+    "node_loss": {"node": "drill-node2", "services": ["broker", "dashboard"]},
 }
 
 

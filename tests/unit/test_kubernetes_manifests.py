@@ -239,4 +239,4 @@ def test_only_the_nodes_the_set_up_linked_can_be_lost(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentProblem, match="'drill-node1' is not one .*drill-node2"):
         backend.lose_node("drill-node1")
     fault = NodeLoss(backend, "drill-node2")
-    assert fault.params() == {"node": "drill-node2", "healthy_timeout_s": 120.0}
+    assert fault.params() == {"node": "drill-node2", "services": [], "healthy_timeout_s": 120.0}

@@ -169,3 +169,12 @@ def test_a_risk_limit_that_is_not_a_number_is_named_not_shown_as_nan(workdir: Pa
     risk.write_text(risk.read_text().replace("max_daily_loss: 1000.0", "max_daily_loss: lots"))
     code, out = invoke(workdir, "status")
     assert code == 2 and "max_daily_loss" in out and "lots" in out and "nan" not in out
+
+
+def test_a_stale_engine_with_the_same_pid_does_not_own_its_successors_runtime_file() -> None:
+    from mockstack.traderunner.service import owns_runtime
+
+    doc = {"pid": 7, "http_url": "http://127.0.0.1:7300", "started_at": "2026-11-30T18:00:05.000Z"}
+    assert owns_runtime(doc, 7, "2026-11-30T18:00:05.000Z")
+    assert not owns_runtime(doc, 7, "2026-11-30T17:59:00.000Z")  # same pid, another container's engine
+    assert not owns_runtime(doc, 8, "2026-11-30T18:00:05.000Z") and not owns_runtime([], 7, "x")

@@ -180,18 +180,27 @@ class Kubectl:
                 hint=SETUP_HINT,
             )
 
+    def nodes_ready(self) -> dict[str, bool]:
+        """Node name -> whether the control plane sees it Ready now."""
+        return {
+            str(node["metadata"]["name"]): _ready(node) for node in self.json("get", "nodes")["items"]
+        }
+
     def node_images(self) -> dict[str, set[str]]:
         """Every Ready node's image names (as the kubelet reports them)."""
         nodes = self.json("get", "nodes")["items"]
         found: dict[str, set[str]] = {}
         for node in nodes:
-            ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True" for c in node["status"].get("conditions", [])
-            )
-            if ready:
+            if _ready(node):
                 names = {n for img in node["status"].get("images", []) for n in img.get("names", [])}
                 found[node["metadata"]["name"]] = names
         return found
+
+
+def _ready(node: Any) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in node.get("status", {}).get("conditions", [])
+    )
 
 
 def _unreachable(text: str) -> bool:

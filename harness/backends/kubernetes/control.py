@@ -446,18 +446,31 @@ class KubernetesBackend(ContainerBackend):
 
     def node_ready(self) -> dict[str, bool]:
         """Node name -> whether the control plane sees it Ready now."""
-        return {
-            str(node["metadata"]["name"]): any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in node.get("status", {}).get("conditions", [])
-            )
-            for node in self.kubectl.json("get", "nodes")["items"]
-        }
+        return self.kubectl.nodes_ready()
 
     def node_of(self, service: str) -> str | None:
         """The node the service's current pod is scheduled on (None when it has no pod)."""
         pod = self._pod(service)
         return None if pod is None else (str(pod["spec"].get("nodeName") or "") or None)
+
+    def placement(self) -> dict[str, str | None]:
+        """Service -> the node its current pod (the newest not being deleted) is scheduled on, None when it has
+        none: the whole stack in one API call."""
+        pods = [
+            p for p in self.kubectl.json("get", "pods", "-l", manifests.LABEL_SERVICE, timeout=20)["items"]
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+        newest: dict[str, dict[str, Any]] = {}
+        for pod in sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp", ""))):
+            newest[str(pod["metadata"].get("labels", {}).get(manifests.LABEL_SERVICE))] = pod
+        return {
+            name: (str(newest[name]["spec"].get("nodeName") or "") or None) if name in newest else None
+            for name in self.stack.services
+        }
+
+    def losable_nodes(self) -> set[str]:
+        """The nodes whose link the set-up made, so node loss can cut them off (``runtime.json``)."""
+        return set(node_links(self.kubeconfig or self.kubectl.kubeconfig))
 
     def _node_link(self, node: str) -> NodeLink:
         links = node_links(self.kubeconfig or self.kubectl.kubeconfig)

@@ -59,13 +59,20 @@ def run_once(
     env: Mapping[str, str],
     timeout: float,
 ) -> CommandResult:
-    """Run ``argv`` in a one-off pod built from a Deployment's pod ``template``; its output and exit code."""
+    """Run ``argv`` in a one-off pod built from a Deployment's pod ``template``; its output and exit code.
+
+    Its container is named ``<container>-once``: the crash loop of a service killed in ``hold`` mode SIGKILLs
+    every container named like the service in the namespace, and it may still be running (a busy machine) when
+    the on-call reads the crashed service's state this way (seen: ``traderunner status`` exit 137 in Q4).
+    """
     start = time.monotonic()
     name = f"{container}-once-{uuid.uuid4().hex[:6]}"
     spec = json.loads(json.dumps(template["spec"]))
     spec["restartPolicy"] = "Never"
+    once = f"{container}-once"
     for c in spec["containers"]:
         if c["name"] == container:
+            c["name"] = once
             c.pop("command", None)
             c["command"] = wrapped(argv, workdir, env)
             c.pop("args", None)
@@ -91,11 +98,11 @@ def run_once(
             return CommandResult(tuple(argv), -9, "", "", time.monotonic() - start, timed_out=True)
         status = kubectl.json("get", "pod", name)["status"]
         terminated = next(
-            (s["state"].get("terminated") for s in status.get("containerStatuses", []) if s["name"] == container),
+            (s["state"].get("terminated") for s in status.get("containerStatuses", []) if s["name"] == once),
             None,
         )
         code = int(terminated.get("exitCode", -1)) if terminated else -1
-        logs = kubectl.run("logs", name, "-c", container, check=False)
+        logs = kubectl.run("logs", name, "-c", once, check=False)
         return CommandResult(tuple(argv), code, logs.stdout, logs.stderr, time.monotonic() - start)
     except BackendError:
         raise
