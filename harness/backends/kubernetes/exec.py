@@ -63,7 +63,7 @@ def run_once(
 
     Its container is named ``<container>-once``: the crash loop of a service killed in ``hold`` mode SIGKILLs
     every container named like the service in the namespace, and it may still be running (a busy machine) when
-    the on-call reads the crashed service's state this way (seen: ``traderunner status`` exit 137 in Q4).
+    the on-call reads the crashed service's state this way (seen: the operator CLI's status command, exit 137, in Q4).
     """
     start = time.monotonic()
     name = f"{container}-once-{uuid.uuid4().hex[:6]}"
