@@ -613,7 +613,8 @@ class GameDay:
                 finally:
                     self.stop.set()
                     for thread in self.threads:
-                        thread.join(timeout=10)
+                        if thread.ident is not None:  # a signal may land between a watcher's append and start
+                            thread.join(timeout=10)
                     try:
                         drill.close()
                         self.say("every fault reverted")

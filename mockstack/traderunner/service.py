@@ -217,6 +217,9 @@ class Engine:
             self.store.set_mode(self.settings.mode, exports.utc_now_iso(), "TR_MODE", "set at start")
             self.metrics.set_mode(self.settings.mode)
             self._export_kill_switch()
+            # the state files exist before the engine answers its health endpoint: a runbook's first
+            # `cat artifacts/state/positions.json` must never race the first loop iteration
+            self._export_positions()
         self.orders.repair_journal()
         self.http = ServiceHTTP(
             SERVICE, self.settings.host, self.settings.http_port, self.metrics.registry, self.health
@@ -494,9 +497,12 @@ class Engine:
         if self.quality is not None:
             exports.write_json_atomic(self.workdir / exports.LATEST_SLA, self.quality.report(exports.utc_now_iso()))
 
-    def _export(self, pnl: DailyPnL) -> None:
+    def _export_positions(self) -> None:
         positions = {s: p.qty for s, p in self.store.positions().items()}
         self._write_if_changed(exports.POSITIONS, exports.positions_doc(positions))
+
+    def _export(self, pnl: DailyPnL) -> None:
+        self._export_positions()
         self._export_kill_switch()
         now = time.monotonic()
         if now - self._last_export_at >= EXPORT_INTERVAL:

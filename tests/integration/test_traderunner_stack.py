@@ -222,6 +222,16 @@ def test_orders_flow_fill_and_match_the_broker(stack: Stack) -> None:
     assert offline.returncode == 0 and "NOT RUNNING" in offline.stdout
 
 
+def test_state_files_exist_as_soon_as_the_engine_answers_before_any_market_data(stack: Stack) -> None:
+    """A runbook's first `cat artifacts/state/positions.json` must not race the engine's first loop iteration
+    (seen under load: the health endpoint answered before the first iteration wrote the file)."""
+    stack.md_url = f"http://127.0.0.1:{free_port()}"  # nothing listens: the loop never gets to trade or export
+    stack.start_traderunner(healthy=False)
+    state = stack.workdir / "artifacts/state"
+    assert json.loads((state / "positions.json").read_text())["positions"] == {}
+    assert (state / "kill_switch.json").exists()
+
+
 def test_kill_switch_trips_on_a_price_shock_and_nothing_is_sent_afterwards(stack: Stack) -> None:
     stack.start_traderunner()
     stack.wait_positions_open()
