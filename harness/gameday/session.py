@@ -57,6 +57,14 @@ def first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
 
 
+def join_started(threads: list[threading.Thread], *, timeout_s: float) -> None:
+    """Join every watcher that started. A signal (SIGTERM, Ctrl-C) may land between a watcher's registration
+    and its start; joining that one would raise and skip the rollback that follows."""
+    for thread in threads:
+        if thread.ident is not None:
+            thread.join(timeout=timeout_s)
+
+
 class Aborted(Exception):  # noqa: N818 - the coordinator's decision, not an error
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -612,9 +620,7 @@ class GameDay:
                     aborted, code = self._drill()
                 finally:
                     self.stop.set()
-                    for thread in self.threads:
-                        if thread.ident is not None:  # a signal may land between a watcher's append and start
-                            thread.join(timeout=10)
+                    join_started(self.threads, timeout_s=10)
                     try:
                         drill.close()
                         self.say("every fault reverted")

@@ -103,3 +103,17 @@ def test_library_steps_run_through_their_own_functions_on_the_drill(tmp_path: Pa
     assert backend._toxiproxy.by_name["drill_broker"].enabled is True  # type: ignore[attr-defined]
     assert [e.kind for e in drill.timeline.of([EventKind.FAULT_INJECTED, EventKind.FAULT_ROLLED_BACK])] == [
         EventKind.FAULT_INJECTED, EventKind.FAULT_ROLLED_BACK]
+
+
+def test_the_abort_path_joins_only_watchers_that_started() -> None:
+    from harness.gameday.session import join_started
+
+    done = threading.Event()
+    started = threading.Thread(target=done.wait, args=(5,))
+    started.start()
+    registered_only = threading.Thread(target=done.wait)  # the signal came before its start()
+    done.set()
+    join_started([started, registered_only], timeout_s=5)  # must not raise "cannot join thread before it is started"
+    assert not started.is_alive()
+    with pytest.raises(RuntimeError, match="before it is started"):
+        registered_only.join(timeout=0)  # what the old abort path did
