@@ -14,6 +14,7 @@ in place, the report is then not ``complete`` and ``drill cleanup`` exits 2 nami
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 LEDGER_FILE = "ledger.jsonl"
 ACTIONS = ("inject", "injected", "inject_failed", "rolled_back", "rollback_failed")
 NETWORK_KINDS = frozenset({"link_down", "toxic"})  # faults that live in the run's Toxiproxy
+TOXIPROXY_RESET = "toxiproxy reset"  # the failure entry of a reset that could not be done
 
 
 @dataclass(frozen=True)
@@ -226,15 +228,15 @@ def without_what_the_run_reverted(report: CleanupReport) -> CleanupReport:
     kept: list[tuple[str, str]] = []
     by_run: list[str] = []
     for description, error in report.failed:
-        if description in still or (description == "toxiproxy reset" and network_pending):
+        if description in still or (description == TOXIPROXY_RESET and network_pending):
             kept.append((description, error))
-        elif description != "toxiproxy reset":
+        elif description != TOXIPROXY_RESET:
             by_run.append(f"{description} (by the run itself)")
     toxiproxy = report.toxiproxy
-    if any(d == "toxiproxy reset" for d, _ in report.failed) and not network_pending:
+    if any(d == TOXIPROXY_RESET for d, _ in report.failed) and not network_pending:
         toxiproxy = f"not needed: the run reverted its network faults itself ({report.toxiproxy})"
-    return CleanupReport(
-        report.run_dir, report.rolled_back + tuple(by_run), tuple(kept), toxiproxy, report.bad_lines, report.bad_text
+    return dataclasses.replace(
+        report, rolled_back=report.rolled_back + tuple(by_run), failed=tuple(kept), toxiproxy=toxiproxy
     )
 
 
@@ -306,7 +308,7 @@ def cleanup(
             toxiproxy_note = f"could not reset: {exc.message}"
             unverified = exc
             if any(e.kind in NETWORK_KINDS for e in todo):
-                failed.append(("toxiproxy reset", str(exc)))
+                failed.append((TOXIPROXY_RESET, str(exc)))
     elif any(e.kind in NETWORK_KINDS for e in todo):
         try:
             verified_proxies(backend)
