@@ -8,6 +8,7 @@ from its stack file. Nothing here may rely on this checkout being importable or 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# one worker builds the wheel and installs it once for both tests (--dist loadgroup)
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("installed_tool")]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,12 +39,34 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> subp
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def source_copy(dest: Path) -> Path:
+    """The checkout's tracked files, copied: the wheel is built from them and never in the checkout itself.
+
+    Building in place writes build/ and *.egg-info into the checkout; two builds at once (xdist workers, a
+    developer's own `pip wheel .`) then collide on build/bdist.* ("File exists", "Directory not empty"), and a
+    stale build/lib can ship modules the checkout no longer has.
+    """
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=False, timeout=60)
+    if listed.returncode == 0:
+        for name in filter(None, listed.stdout.decode().split("\0")):
+            src = ROOT / name
+            if src.is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest / name)
+    else:  # a source tree without git (an sdist, an export)
+        shutil.copytree(ROOT, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".tools", "build", "dist", "runs", "*.egg-info", "__pycache__", "examples", "docker"))
+    return dest
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv with the harness installed from its wheel."""
     base = tmp_path_factory.mktemp("installed")
     dist = base / "dist"
-    build = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
+    source = source_copy(base / "source")
+    build = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)],
                 cwd=base, env=dict(os.environ), timeout=600)
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = dist.glob("*.whl")
