@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.reaper import owner_alive, owner_record
+from harness.backends.reaper import Settled, owner_alive, owner_record, settle_ledger
 from harness.errors import BackendError, ServiceStartError, StackFileError
 from harness.stack import StackDescription, load_stack
 
@@ -68,16 +68,6 @@ def owner_dead(owner: Any) -> bool:
     return owner_alive(owner) is False
 
 
-def close_out_ledger(run_dir: Path) -> int:
-    """Mark the pending faults of a removed stack as rolled back (their target is gone); how many."""
-    from harness.faults.ledger import Ledger, pending
-
-    todo = pending(run_dir)
-    for entry in todo:
-        Ledger(run_dir).append("rolled_back", entry.record, error="the stack was removed: its drill process was gone")
-    return len(todo)
-
-
 def dead_run_state(run_dir: str, expect: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """The ``stack.json`` of a run found on the runtime (by its run-dir label), when that run is dead: its
     state says ``down``, or its file is gone (``{"status": "gone"}``), or its owner process is gone.
@@ -94,14 +84,22 @@ def dead_run_state(run_dir: str, expect: Mapping[str, str] | None = None) -> dic
     return data
 
 
-def mark_reaped(run_dir: str, data: dict[str, Any], **changes: Any) -> None:
-    """After a dead run's resources were removed: its ``stack.json`` says ``down`` and its ledger is closed."""
+def mark_reaped(run_dir: str, data: dict[str, Any], **changes: Any) -> list[str]:
+    """After a dead run's resources were removed: its ``stack.json`` says ``down`` and its ledger is settled
+    (:func:`harness.backends.reaper.settle_ledger`). Lines saying what was rolled back or failed to be."""
     if data.get("status") in ("gone", "down"):
-        return
+        return []
     data.update(status="down", **changes)
     with contextlib.suppress(OSError):
         (Path(run_dir) / STATE_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
-    close_out_ledger(Path(run_dir))
+    return settled_notes(run_dir, settle_ledger(Path(run_dir)))
+
+
+def settled_notes(run_dir: str | Path, settled: Settled) -> list[str]:
+    notes = [f"{run_dir}: rolled back (it outlives the stack): {what}" for what in settled.restored]
+    notes += [f"{run_dir}: FAILED to roll back {what}: {why} (still pending: run `drill cleanup` again)"
+              for what, why in settled.failed]
+    return notes
 
 
 class ContainerBackend(StackAddresses):

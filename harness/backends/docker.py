@@ -53,7 +53,6 @@ from harness.backends.container_base import (
     LOCAL_IMAGES,
     STATE_FILE,
     ContainerBackend,
-    close_out_ledger,
     dead_run_state,
     mark_reaped,
     read_state,
@@ -66,7 +65,7 @@ from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceS
 from harness.stack import StackDescription
 from harness.toxiproxy import ToxiproxyAdapter
 
-__all__ = ["CONTAINER_WORKDIR", "LOCAL_IMAGES", "STATE_FILE", "DockerBackend", "close_out_ledger", "read_state"]
+__all__ = ["CONTAINER_WORKDIR", "LOCAL_IMAGES", "STATE_FILE", "DockerBackend", "read_state"]
 LABEL_RUN_ID = "drill.run-id"
 LABEL_RUN_DIR = "drill.run-dir"
 LABEL_PROJECT = "com.docker.compose.project"
@@ -712,6 +711,6 @@ def reap_dead_runs() -> list[str]:
         removed = remove_project(client, project)
         if removed:
             notes.append(f"{run_dir}: removed what a dead run left behind: {', '.join(removed)}")
-        mark_reaped(run_dir, data)
+        notes += mark_reaped(run_dir, data)
     client.close()
     return notes

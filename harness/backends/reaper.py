@@ -51,8 +51,6 @@ from typing import Any
 STATE_FILE = "stack.json"
 RUN_LABEL = "DRILL_RUN_ID"
 REAPER_LOG = "reaper.log"
-# faults whose rollback needs only files of the run directory (snapshots), not a running stack
-OFFLINE_KINDS = frozenset({"file_corruption"})
 
 
 # --- ownership ------------------------------------------------------------------------------------
@@ -257,7 +255,9 @@ def teardown_dead_run(run_dir: Path, *, grace: float = 3.0, run_id: str | None =
             failed.append(("docker containers", str(exc)))
     elif run_id:
         processes = stop_run_processes(run_id, state, grace=grace)
-    restored, closed = _close_ledger(run_dir, failed)
+    settled = settle_ledger(run_dir)
+    failed += settled.failed
+    restored, closed = settled.restored, settled.closed
     if state and state.get("status") != "down":
         state["status"] = "down"
         state["reaped"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -282,21 +282,47 @@ def _remove_docker_run(project: str) -> tuple[str, ...]:
         client.close()
 
 
-def _close_ledger(run_dir: Path, failed: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Restore the run's file faults from their snapshots; close out the rest (their target is gone)."""
+@dataclass(frozen=True)
+class Settled:
+    """What :func:`settle_ledger` did with a dead run's pending faults."""
+
+    restored: tuple[str, ...]  # rolled back: what they changed outlives the stack (files, a cluster's node)
+    closed: tuple[str, ...]  # closed out: their target went with the stack
+    failed: tuple[tuple[str, str], ...]  # (fault, why) rollbacks that failed; still pending in the ledger
+
+
+def outlives_stack(record: Mapping[str, object]) -> bool:
+    """Whether the recorded fault changed something removing the run's stack does not revert
+    (:attr:`harness.faults.base.Fault.outlives_stack`)."""
+    from harness.errors import DrillError
+    from harness.faults.registry import fault_class
+
+    module = record.get("module")
+    try:
+        cls = fault_class(str(record.get("kind", "")), module if isinstance(module, str) else None)
+    except DrillError:
+        return False  # its class cannot be loaded, so neither could its rollback run: closed out as before
+    return bool(cls is not None and cls.outlives_stack)
+
+
+def settle_ledger(run_dir: Path) -> Settled:
+    """A dead run's pending faults, newest first: roll back those that outlive its stack (a file restored from
+    its snapshot, a lost node brought back) through a backend attached from ``stack.json``; close out the rest
+    (their target is gone with the stack). A rollback that fails stays pending, so a later clean-up retries."""
     from harness.errors import DrillError
     from harness.faults.ledger import Ledger, pending
 
     restored: list[str] = []
     closed: list[str] = []
+    failed: list[tuple[str, str]] = []
     todo = pending(run_dir)
     if not todo:
-        return restored, closed
+        return Settled((), (), ())
     ledger = Ledger(run_dir)
     for entry in reversed(todo):
-        if entry.kind in OFFLINE_KINDS:
+        if outlives_stack(entry.record):
             try:
-                _rollback_offline(run_dir, entry.record)
+                _rollback_detached(run_dir, entry.record)
             except (DrillError, OSError, ValueError) as exc:
                 failed.append((entry.description, str(exc)))
                 continue
@@ -304,14 +330,14 @@ def _close_ledger(run_dir: Path, failed: list[tuple[str, str]]) -> tuple[list[st
             continue
         ledger.append("rolled_back", entry.record, error="removed with the stack: its drill process was gone")
         closed.append(entry.description)
-    return restored, closed
+    return Settled(tuple(restored), tuple(closed), tuple(failed))
 
 
-def _rollback_offline(run_dir: Path, record: Mapping[str, object]) -> None:
+def _rollback_detached(run_dir: Path, record: Mapping[str, object]) -> None:
     from harness.backends import attach_backend
     from harness.faults.base import Fault, FaultContext
 
-    backend = attach_backend(run_dir)  # reads stack.json only; nothing is contacted
+    backend = attach_backend(run_dir)  # from stack.json; the stack itself may be gone
     Fault.from_record(backend, record, ctx=FaultContext(run_dir=run_dir)).rollback()
 
 

@@ -129,6 +129,11 @@ class Fault(abc.ABC):
     """One failure to inject and revert. See the module docstring for the guarantees."""
 
     kind: ClassVar[str]
+    # True when what the fault changed outlives the run's stack: files the run directory keeps (a corrupted
+    # state file, restored from its snapshot), or a part of the cluster (a node cut off). Removing a dead run's
+    # stack then does not revert it: clean-up rolls it back, where a fault inside the stack (a proxy, a process,
+    # a pod) is only closed out in the ledger, its target being gone.
+    outlives_stack: ClassVar[bool] = False
 
     def __init__(self, backend: Backend, *, ctx: FaultContext | None = None, fault_id: str | None = None) -> None:
         self.backend = backend

@@ -170,6 +170,7 @@ class FileCorruption(Fault):
     """
 
     kind = "file_corruption"
+    outlives_stack = True  # the run directory's files: restored from the snapshot, with or without a stack
 
     def __init__(
         self,

@@ -76,6 +76,37 @@ def test_mark_reaped_says_down_and_keeps_a_gone_state_untouched(tmp_path: Path) 
     assert not (tmp_path / "nothing").exists()
 
 
+def test_reaping_a_dead_run_restores_what_outlives_its_stack_and_closes_out_the_rest(tmp_path: Path) -> None:
+    """A corrupted file of the run directory is restored from its snapshot; a link fault (its Toxiproxy went with
+    the stack) is closed out. Nothing is left pending, and the notes name what was rolled back."""
+    from harness.faults.base import FaultContext
+    from harness.faults.data import FileCorruption
+    from harness.faults.ledger import Ledger, pending
+    from harness.faults.network import LinkDown
+
+    run_dir = tmp_path / "crashed"
+    backend = DockerBackend(STACK, run_dir, run_id="drill-dead")
+    backend.status = "up"
+    backend.links = {"marketdata": LinkInfo("marketdata", "marketdata", "toxiproxy:8667", "marketdata:7200")}
+    backend._save()
+    state = tmp_path / "crashed" / "workdir" / "artifacts" / "state" / "positions.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"BTC": 1}', encoding="utf-8")
+    ctx = FaultContext(run_dir=run_dir)
+    FileCorruption(backend, "artifacts/state/positions.json", "garbage", ctx=ctx).inject()
+    Ledger(run_dir).append("injected", LinkDown(backend, "marketdata", ctx=ctx).record())
+    assert state.read_bytes() != b'{"BTC": 1}' and len(pending(run_dir)) == 2
+    data = json.loads((run_dir / "stack.json").read_text())
+    data["owner"] = DEAD_OWNER  # the drill process died with both faults in place
+    (run_dir / "stack.json").write_text(json.dumps(data))
+    reaped = dead_run_state(str(run_dir))
+    assert reaped is not None
+    notes = mark_reaped(str(run_dir), reaped)
+    assert state.read_text() == '{"BTC": 1}'
+    assert pending(run_dir) == ()
+    assert len(notes) == 1 and "rolled back" in notes[0] and "positions.json" in notes[0], notes
+
+
 def test_a_corrupt_state_file_says_where(tmp_path: Path) -> None:
     (tmp_path / "stack.json").write_text("{", encoding="utf-8")
     with pytest.raises(BackendError, match="corrupt stack state"):

@@ -185,6 +185,7 @@ class NodeLoss(Fault):
     """Cut a node off the cluster. Rollback: its link back, the node Ready again."""
 
     kind = "node_loss"
+    outlives_stack = True  # the node is the cluster's: deleting the run's namespace does not bring it back
 
     def __init__(self, backend: Backend, node: str, *, services: Collection[str] = (),
                  healthy_timeout_s: float = HEALTHY_TIMEOUT_S, ctx: FaultContext | None = None,

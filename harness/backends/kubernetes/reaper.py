@@ -1,4 +1,5 @@
-"""Dead runs: delete the namespace (and stop the port-forward keeper) of every drill run whose process is gone.
+"""Dead runs: delete the namespace (and stop the port-forward keeper) of every drill run whose process is gone,
+after rolling back its faults that outlive the namespace (a lost node is brought back).
 
 A namespace is a drill run's when it carries the ``drill.run-id`` label; its ``drill/run-dir`` annotation
 leads to ``stack.json``. The run is dead when that file is missing, says ``down``, or names an owner
@@ -32,7 +33,9 @@ def reap_dead_runs(kubectl: Kubectl | None = None) -> list[str]:
         if data is None:
             continue
         stop_keeper(data.get("keeper"))
+        # first what outlives the namespace (a lost node back: the pods on it are then deleted for real)
+        settled = mark_reaped(run_dir, data, keeper=None)
         delete_namespace(kubectl, namespace)
         notes.append(f"{run_dir or namespace}: removed what a dead run left behind: namespace {namespace}")
-        mark_reaped(run_dir, data, keeper=None)
+        notes += settled
     return notes
