@@ -7,6 +7,7 @@ an image missing from the node is a failure (the set-up script loads them).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -181,6 +182,103 @@ def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forwa
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "gone" in cli.stdout or "removed" in cli.stdout, cli.stdout
     assert leftovers(namespace, ports) == []
+
+
+NODE_LOSER = """
+import sys, time
+from pathlib import Path
+from harness.backends.kubernetes import KubernetesBackend
+from harness.backends.kubernetes.node_loss import LossPlan, NodeLoss, plan_loss
+from harness.faults.base import FaultContext
+from harness.stack import load_stack
+b = KubernetesBackend(load_stack(Path(sys.argv[2])), Path(sys.argv[1]))
+b.up()
+keep = [s.name for s in b.stack.services_with_role("toxiproxy")]
+plan = plan_loss(b.placement(), b.losable_nodes(), b.node_ready(), keep)
+if not isinstance(plan, LossPlan):
+    print("SKIP", plan, flush=True)
+    b.down()
+    sys.exit(0)
+NodeLoss(b, plan.node, services=plan.services, ctx=FaultContext(run_dir=b.run_dir)).inject()
+while b.node_ready().get(plan.node):  # mid-drill: the node is NotReady and its pods are being evicted
+    time.sleep(0.5)
+print("INJECTED", b.namespace, plan.node, " ".join(str(p) for p in b.ports.values()), flush=True)
+time.sleep(3600)
+"""
+
+
+def node_network() -> dict[str, list[str]]:
+    """What a node loss touches and a clean-up must put back, read from the kernel: the node namespaces' links
+    (with their state) and routes, the host's routes through the node veths, the host's veths that are not
+    Docker's (pod veths on the node-1 bridge), and the set-up's iptables rules."""
+    from harness.backends.kubernetes import Kubectl
+    from harness.backends.kubernetes.cluster import node_links
+
+    def ip_json(*argv: str) -> list[dict[str, object]]:
+        got = subprocess.run(["ip", "-j", *argv], capture_output=True, text=True, timeout=30, check=True)
+        return list(json.loads(got.stdout or "[]"))
+
+    links = node_links(Kubectl().kubeconfig)
+    host_devices = {r.split(" dev ")[1].split()[0] for link in links.values() for r in link.host_routes}
+    seen: dict[str, list[str]] = {}
+    for node, link in links.items():
+        seen[f"{node} links"] = sorted(f"{i['ifname']} {i.get('operstate')}" for i in ip_json("-n", link.netns, "link"))
+        seen[f"{node} routes"] = sorted(f"{r.get('dst')} via {r.get('gateway')} dev {r.get('dev')}"
+                                        for r in ip_json("-n", link.netns, "route"))
+    seen["host routes through node veths"] = sorted(
+        f"{r.get('dst')} via {r.get('gateway')} dev {r.get('dev')}"
+        for r in ip_json("route") if r.get("dev") in host_devices
+    )
+    seen["host veths (not Docker's)"] = sorted(
+        f"{i['ifname']} {i.get('operstate')}" for i in ip_json("link", "show", "type", "veth")
+        if not str(i.get("master", "")).startswith(("docker", "br-"))
+    )
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, timeout=30, check=True).stdout
+    seen["iptables rules of the set-up"] = sorted(line for line in rules.splitlines() if "DRILL" in line)
+    seen["nodes Ready"] = sorted(f"{n} {ready}" for n, ready in Kubectl().nodes_ready().items())
+    return seen
+
+
+def test_harness_killed_mid_node_loss_then_cleanup_puts_the_node_back(tmp_path: Path) -> None:
+    """SIGKILL while a node is cut off (NotReady, its pods being evicted); `drill cleanup` must bring its link
+    and routes back and the node Ready, and leave no namespace, port-forward, pod veth or rule of the run."""
+    from harness.backends.kubernetes import Kubectl, KubernetesBackend
+    from harness.backends.kubernetes.node_loss import refusal
+
+    probe = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "probe")
+    why = refusal(probe.name, probe.node_ready(), probe.losable_nodes())
+    if why is not None:
+        pytest.skip(why)
+    if os.geteuid() != 0:
+        pytest.skip("reading the node network namespaces needs root, like scripts/k8s-setup.sh")
+    before = node_network()
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NODE_LOSER, str(run_dir), str(ROOT / "docker-compose.yml")],
+        stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline().split()
+        if line[:1] == ["SKIP"]:
+            pytest.skip(" ".join(line[1:]))
+        assert line[:1] == ["INJECTED"], line
+        namespace, node, ports = line[1], line[2], [int(p) for p in line[3:]]
+        assert Kubectl().nodes_ready()[node] is False
+        assert node_network() != before  # the fault is really in place: the node's link is down
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the drill dies with the node cut off
+        proc.wait(10)
+    cli = subprocess.run(
+        [DRILL, "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert "rolled back" in cli.stdout and node in cli.stdout, cli.stdout  # the node, not only the namespace
+    assert leftovers(namespace, ports) == []
+    deadline = time.monotonic() + 60  # the namespace is gone; the kubelets' CNI tear-down of its pods may trail
+    while (after := node_network()) != before and time.monotonic() < deadline:
+        time.sleep(1)
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {}, (before, after)
 
 
 @pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])
