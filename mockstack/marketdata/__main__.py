@@ -21,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         service = MarketdataService(config)
+    except ConfigError as exc:  # an anchor file that cannot be read
+        print(str(exc), file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"marketdata: cannot listen on {config.host}:{config.http_port}: {exc}", file=sys.stderr)
         return 1

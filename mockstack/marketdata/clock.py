@@ -46,6 +46,7 @@ class BarClock:
         bar_interval_ms: int,
         history_bars: int,
         time_source: TimeSource = time.monotonic,
+        already_elapsed_s: float = 0.0,
     ) -> None:
         if start.tzinfo is None:
             raise ValueError("the simulated start time must be timezone-aware")
@@ -57,7 +58,8 @@ class BarClock:
         self.bar_interval_ms = bar_interval_ms
         self.history_bars = history_bars
         self._now = time_source
-        self._t0 = time_source()
+        # a restarted feed (``--anchor-file``) counts from its first start, not from this process's
+        self._t0 = time_source() - max(0.0, already_elapsed_s)
 
     def _elapsed_us(self) -> int:
         return max(0, round((self._now() - self._t0) * 1_000_000))

@@ -8,10 +8,13 @@ accepted; ``__main__`` prints it and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from mockstack.common.universe import DEFAULT_COUNT, DEFAULT_SEED
@@ -37,6 +40,7 @@ class MarketdataConfig:
     start: datetime = DEFAULT_START
     history_bars: int = 50
     volatility: float = 0.001
+    anchor_file: Path | None = None  # where the feed's first start is kept, so a restart carries on from there
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,13 @@ _OPTIONS = (
         "--history-bars", "MARKETDATA_HISTORY_BARS", "history_bars", "bars already published at start (default 50)"
     ),
     _Option("--volatility", "MARKETDATA_VOLATILITY", "volatility", "per-bar volatility of the walk (default 0.001)"),
+    _Option(
+        "--anchor-file",
+        "MARKETDATA_ANCHOR_FILE",
+        "anchor_file",
+        "file keeping the wall-clock time of the feed's first start; a restarted feed carries on from it instead "
+        "of replaying its history from the first bar (default: none, every start is a first start)",
+    ),
 )
 
 
@@ -93,6 +104,12 @@ def _start(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError
+    return Path(text.strip())
+
+
 def _volatility(text: str) -> float:
     value = float(text.strip())
     if not (math.isfinite(value) and 0 < value < 0.5):
@@ -109,6 +126,7 @@ _ACCEPTED = {
     "start": "an ISO-8601 time such as 2026-01-05T14:30:00Z (no zone = UTC)",
     "history_bars": f"an integer from 0 to {MAX_HISTORY_BARS}",
     "volatility": "a number greater than 0 and less than 0.5",
+    "anchor_file": "a file path (written at the first start)",
 }
 
 
@@ -151,4 +169,35 @@ def parse_config(argv: Sequence[str], environ: Mapping[str, str]) -> MarketdataC
         start=value("start", _start, defaults.start),
         history_bars=value("history_bars", _int_in(0, MAX_HISTORY_BARS), defaults.history_bars),
         volatility=value("volatility", _volatility, defaults.volatility),
+        anchor_file=value("anchor_file", _path, defaults.anchor_file),
     )
+
+
+def feed_age(anchor_file: Path, wall_clock: Callable[[], float]) -> float:
+    """Real seconds since the feed first started with ``anchor_file`` (0.0 the first time, which writes it).
+
+    A vendor's feed does not rewind when one of its servers restarts: with an anchor file a restarted feed
+    (a crash, a pod rescheduled on another node) publishes the bars due by now, carrying on where the old
+    process would be, instead of starting again from ``--history-bars`` with timestamps the clients already
+    have (which they rightly see as a stale feed).
+    """
+    try:
+        started_at = float(json.loads(anchor_file.read_text(encoding="utf-8"))["started_at"])
+    except FileNotFoundError:
+        try:
+            anchor_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = anchor_file.with_name(f".{anchor_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"started_at": wall_clock()}), encoding="utf-8")
+            tmp.replace(anchor_file)
+        except OSError as exc:
+            raise ConfigError(f"marketdata: anchor file {anchor_file} cannot be written ({exc.strerror or exc}); "
+                              "give --anchor-file a writable path") from None
+        return 0.0
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"marketdata: anchor file {anchor_file} cannot be read ({type(exc).__name__}: {exc}); "
+            "delete it to start the feed from its first bar, or give --anchor-file another path"
+        ) from None
+    if not math.isfinite(started_at):
+        raise ConfigError(f"marketdata: anchor file {anchor_file}: started_at is {started_at}; delete the file")
+    return max(0.0, wall_clock() - started_at)

@@ -13,7 +13,7 @@ from mockstack.common.logging import EventLog
 from mockstack.common.universe import build_universe
 from mockstack.marketdata.api import MarketdataAPI
 from mockstack.marketdata.clock import BarClock, TimeSource
-from mockstack.marketdata.config import MarketdataConfig
+from mockstack.marketdata.config import MarketdataConfig, feed_age
 from mockstack.marketdata.faults import FaultKind
 from mockstack.marketdata.feed import FaultState, MarketFeed
 from mockstack.marketdata.metrics import MarketdataMetrics
@@ -102,6 +102,7 @@ class MarketdataService:
         config: MarketdataConfig,
         *,
         time_source: TimeSource = time.monotonic,
+        wall_clock: TimeSource = time.time,
         log: EventLog | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -110,7 +111,8 @@ class MarketdataService:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = MarketdataMetrics(self.registry)
         self.instruments = build_universe(config.seed, config.symbols)
-        clock = BarClock(config.start, config.bar_interval_ms, config.history_bars, time_source)
+        age = feed_age(config.anchor_file, wall_clock) if config.anchor_file else 0.0
+        clock = BarClock(config.start, config.bar_interval_ms, config.history_bars, time_source, age)
         self.feed = MarketFeed(
             self.instruments,
             seed=config.seed,

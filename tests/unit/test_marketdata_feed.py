@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mockstack.common.universe import build_universe
 from mockstack.marketdata.clock import BarClock, ManualTime
+from mockstack.marketdata.config import ConfigError, feed_age, parse_config
 from mockstack.marketdata.faults import (
     ACCEPTED_KINDS,
     FaultKind,
@@ -393,3 +395,45 @@ def test_good_fault_requests_parse() -> None:
     assert parse_fault_spec({"kind": "shock", "pct": 5, "symbol": None}, ("AAA",)) == FaultSpec(
         FaultKind.SHOCK, None, 3, 5.0
     )
+
+
+# -- restarts ---------------------------------------------------------------------------------------
+
+
+def test_a_restarted_feed_with_an_anchor_file_carries_on_where_the_first_one_would_be(tmp_path: Path) -> None:
+    """A feed restarted 2 s (10 intervals) after its first start publishes the bars due by now, the same bars
+    the first process would serve, instead of replaying from bar 0 timestamps its clients already have."""
+    anchor = tmp_path / "state" / "anchor.json"
+    wall = ManualTime(1_700_000_000.0)
+    assert feed_age(anchor, wall.now) == 0.0  # the first start writes the anchor
+    first_time = ManualTime()
+    universe = build_universe(42, 3)
+    first = MarketFeed(universe, seed=42, volatility=0.001, clock=BarClock(START, 200, HISTORY, first_time.now))
+    wall.advance(2.0)
+    first_time.advance(2.0)
+    age = feed_age(anchor, wall.now)
+    assert age == pytest.approx(2.0)
+    restarted = MarketFeed(
+        universe, seed=42, volatility=0.001, clock=BarClock(START, 200, HISTORY, ManualTime(50.0).now, age)
+    )
+    symbol = first.symbols[0]
+    assert stamps(restarted.bars(symbol)) == list(range(HISTORY + 10))
+    assert restarted.bars(symbol) == first.bars(symbol)
+    without_anchor = MarketFeed(universe, seed=42, volatility=0.001, clock=BarClock(START, 200, HISTORY, wall.now))
+    assert stamps(without_anchor.bars(symbol))[-1] == HISTORY - 1  # what the feed did before: it rewound
+
+
+def test_an_unreadable_anchor_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    anchor = tmp_path / "anchor.json"
+    anchor.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"anchor file .*anchor.json cannot be read.*delete it"):
+        feed_age(anchor, ManualTime(1.0).now)
+    blocked = tmp_path / "file"
+    blocked.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="file/anchor.json cannot be read .*Not a directory.*another path"):
+        feed_age(blocked / "anchor.json", ManualTime(1.0).now)
+    with pytest.raises(ConfigError, match="cannot be written"):  # /proc takes no new files, even from root
+        feed_age(Path("/proc/drill-marketdata-anchor.json"), ManualTime(1.0).now)
+    assert parse_config(["--anchor-file", str(anchor)], {}).anchor_file == anchor
+    assert parse_config([], {"MARKETDATA_ANCHOR_FILE": str(anchor)}).anchor_file == anchor
+    assert parse_config([], {}).anchor_file is None
