@@ -159,28 +159,39 @@ time.sleep(3600)
 """
 
 
-def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forward(tmp_path: Path) -> None:
-    from harness.backends.kubernetes import Kubectl
-
-    run_dir = tmp_path / "run"
+def killed_once_it_says(script: str, run_dir: Path) -> list[str]:
+    """Run ``script`` (a stand-in for the drill process) until it prints a line, then SIGKILL its session: the
+    words of that line. The port-forward keeper, in a session of its own, lives on, as after a real crash."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", INJECTOR, str(run_dir), str(ROOT / "docker-compose.yml")],
+        [sys.executable, "-c", script, str(run_dir), str(ROOT / "docker-compose.yml")],
         stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT,
     )
     assert proc.stdout is not None
     try:
-        line = proc.stdout.readline().split()
-        assert line[:1] == ["INJECTED"], line
-        namespace, ports = line[1], [int(p) for p in line[2:]]
-        assert Kubectl().run("get", "namespace", namespace, check=False, namespaced=False).code == 0
+        return proc.stdout.readline().split()
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the drill process dies; its port-forward keeper lives on
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+def drill_cleanup(run_dir: Path) -> str:
     cli = subprocess.run(
-        [DRILL, "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=180, cwd=ROOT
+        [DRILL, "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=300, cwd=ROOT
     )
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "gone" in cli.stdout or "removed" in cli.stdout, cli.stdout
+    return cli.stdout
+
+
+def test_harness_killed_mid_drill_then_cleanup_leaves_no_namespace_or_port_forward(tmp_path: Path) -> None:
+    from harness.backends.kubernetes import Kubectl
+
+    run_dir = tmp_path / "run"
+    line = killed_once_it_says(INJECTOR, run_dir)
+    assert line[:1] == ["INJECTED"], line
+    namespace, ports = line[1], [int(p) for p in line[2:]]
+    assert Kubectl().run("get", "namespace", namespace, check=False, namespaced=False).code == 0
+    out = drill_cleanup(run_dir)
+    assert "gone" in out or "removed" in out, out
     assert leftovers(namespace, ports) == []
 
 
@@ -196,8 +207,8 @@ b.up()
 keep = [s.name for s in b.stack.services_with_role("toxiproxy")]
 plan = plan_loss(b.placement(), b.losable_nodes(), b.node_ready(), keep)
 if not isinstance(plan, LossPlan):
-    print("SKIP", plan, flush=True)
     b.down()
+    print("SKIP", plan, flush=True)
     sys.exit(0)
 NodeLoss(b, plan.node, services=plan.services, ctx=FaultContext(run_dir=b.run_dir)).inject()
 while b.node_ready().get(plan.node):  # mid-drill: the node is NotReady and its pods are being evicted
@@ -253,27 +264,15 @@ def test_harness_killed_mid_node_loss_then_cleanup_puts_the_node_back(tmp_path: 
         pytest.skip("reading the node network namespaces needs root, like scripts/k8s-setup.sh")
     before = node_network()
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", NODE_LOSER, str(run_dir), str(ROOT / "docker-compose.yml")],
-        stdout=subprocess.PIPE, text=True, start_new_session=True, cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    try:
-        line = proc.stdout.readline().split()
-        if line[:1] == ["SKIP"]:
-            pytest.skip(" ".join(line[1:]))
-        assert line[:1] == ["INJECTED"], line
-        namespace, node, ports = line[1], line[2], [int(p) for p in line[3:]]
-        assert Kubectl().nodes_ready()[node] is False
-        assert node_network() != before  # the fault is really in place: the node's link is down
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the drill dies with the node cut off
-        proc.wait(10)
-    cli = subprocess.run(
-        [DRILL, "cleanup", "--run-dir", str(run_dir)], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-    assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "rolled back" in cli.stdout and node in cli.stdout, cli.stdout  # the node, not only the namespace
+    line = killed_once_it_says(NODE_LOSER, run_dir)  # the drill dies with the node cut off
+    if line[:1] == ["SKIP"]:
+        pytest.skip(" ".join(line[1:]))
+    assert line[:1] == ["INJECTED"], line
+    namespace, node, ports = line[1], line[2], [int(p) for p in line[3:]]
+    assert Kubectl().nodes_ready()[node] is False
+    assert node_network() != before  # the fault is really in place: the node's link is down
+    out = drill_cleanup(run_dir)
+    assert "rolled back" in out and node in out, out  # the node, not only the namespace
     assert leftovers(namespace, ports) == []
     deadline = time.monotonic() + 60  # the namespace is gone; the kubelets' CNI tear-down of its pods may trail
     while (after := node_network()) != before and time.monotonic() < deadline:
