@@ -140,6 +140,35 @@ def test_stop_start_and_pause_resume(backend: object) -> None:
     assert result.exit_code == 0, result.output
 
 
+def test_toxiproxy_restarted_or_replaced_comes_back_with_every_link(backend: object) -> None:
+    """Toxiproxy holds its proxies in memory; they come back from its ConfigMap whenever its container starts:
+    after the kubelet restarts it (kill) and in a new pod (deleted, as after a node loss)."""
+    from harness.backends.kubernetes import KubernetesBackend
+
+    assert isinstance(backend, KubernetesBackend)
+    proxy = backend.toxiproxy
+    links = {n: (p.listen, p.upstream) for n, p in proxy.proxies().items()}
+    assert set(links) == set(backend.stack.links), links
+
+    def links_back(what: str) -> None:
+        backend.wait_healthy("toxiproxy", 60.0)
+        assert {n: (p.listen, p.upstream) for n, p in proxy.proxies().items()} == links, what
+        # through the link: the engine fetches market data via toxiproxy:<listen port>
+        fetched = backend.operator(["data", "fetch"])
+        assert fetched.exit_code == 0, f"{what}: {fetched.output}"
+
+    backend.kill_mode = "restart"
+    backend.kill("toxiproxy")
+    links_back("after the kubelet restarted the killed Toxiproxy")
+    old = backend._pod_name("toxiproxy")
+    backend.kubectl.run("delete", "pod", str(old), "--wait=false")
+    deadline = time.monotonic() + 60
+    while backend._pod_name("toxiproxy") in (None, old):
+        assert time.monotonic() < deadline, "no replacement Toxiproxy pod 60 s after the old one was deleted"
+        time.sleep(0.5)
+    links_back("in the replacement pod")
+
+
 INJECTOR = """
 import sys, time
 from pathlib import Path

@@ -84,6 +84,26 @@ def test_toxiproxy_service_exposes_every_link_listen_port() -> None:
     assert all(len(p["name"]) <= 15 for p in svc["spec"]["ports"])
 
 
+def test_toxiproxy_loads_every_link_from_its_config_map_at_each_start(tmp_path: Path) -> None:
+    proxies = manifests.link_proxies(STACK)
+    assert {p["name"]: (p["listen"], p["upstream"]) for p in proxies} == {
+        "broker": ("0.0.0.0:8666", "broker:7100"),
+        "marketdata": ("0.0.0.0:8667", "marketdata:7200"),
+    }
+    config = manifests.links_config_map(STACK, "toxiproxy", "drill-x")
+    assert json.loads(config["data"][manifests.LINKS_FILE]) == proxies
+    svc = _services(tmp_path)["toxiproxy"]
+    dep = manifests.deployment(svc, "drill-x", manifests.service_ports(STACK, "toxiproxy"), {})
+    manifests.load_links_at_start(dep, config["metadata"]["name"])
+    pod = dep["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    # the compose arguments kept, the config file added: a restarted or rescheduled Toxiproxy has its links
+    assert container["args"] == [*(svc.command or ()), "-config", f"{manifests.LINKS_DIR}/{manifests.LINKS_FILE}"]
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == manifests.LINKS_DIR)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["configMap"]["name"] == config["metadata"]["name"]
+
+
 def test_a_service_without_an_image_or_with_a_bad_volume_is_a_stack_file_error(tmp_path: Path) -> None:
     doc = json.loads(json.dumps(COMPOSE))
     del doc["services"]["broker"]["image"]

@@ -198,6 +198,9 @@ class KubernetesBackend(ContainerBackend):
         self._start_keeper()
         toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]
         for name in toxiproxies:
+            config = manifests.links_config_map(self.stack, name, self.run_id)
+            self.kubectl.apply(config)
+            manifests.load_links_at_start(deployments[name], config["metadata"]["name"])
             deployments[name]["spec"]["template"]["spec"]["affinity"] = manifests.STABLE_NODE_AFFINITY
             self._deploy(deployments[name])
         self._wait_all_healthy(toxiproxies)
@@ -219,14 +222,23 @@ class KubernetesBackend(ContainerBackend):
         self.kubectl.apply(deployment)
 
     def _create_links(self) -> None:
+        """Check the proxies Toxiproxy loaded from its ConfigMap; create any it did not (an image that ignores
+        ``-config``) through its API."""
         proxy = self.toxiproxy
         toxiproxy_service = self.stack.services_with_role("toxiproxy")[0].name
-        for name, spec in self.stack.links.items():
-            target = self.stack.service(spec.target)
-            upstream = f"{target.name}:{target.ports[spec.port]}"
-            listen_port = manifests.link_listen_port(self.stack, name)
-            created = proxy.create_proxy(name, f"0.0.0.0:{listen_port}", upstream)
-            self.links[name] = LinkInfo(name, created.name, f"{toxiproxy_service}:{listen_port}", upstream)
+        loaded = proxy.proxies()
+        for want in manifests.link_proxies(self.stack):
+            name, listen, upstream = want["name"], want["listen"], want["upstream"]
+            got = loaded.get(name)
+            if got is None:
+                got = proxy.create_proxy(name, listen, upstream)
+            elif got.upstream != upstream or got.listen.rsplit(":", 1)[-1] != listen.rsplit(":", 1)[-1]:
+                raise BackendError(
+                    f"Toxiproxy's proxy {name!r} listens on {got.listen} to {got.upstream}; the stack file says "
+                    f"{listen} to {upstream}",
+                    hint=f"`drill stack down --run-dir {self.run_dir}` and start again",
+                )
+            self.links[name] = LinkInfo(name, got.name, f"{toxiproxy_service}:{listen.rsplit(':', 1)[-1]}", upstream)
         self._save()
 
     def _start_keeper(self) -> None:

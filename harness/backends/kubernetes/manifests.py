@@ -19,12 +19,14 @@ per compose service. Pure functions of their inputs (unit-tested without a clust
   and reaps zombies, so the service gets SIGTERM like under tini. ``stop_grace_period`` becomes
   ``terminationGracePeriodSeconds``. No liveness or readiness probes: a frozen service must stay frozen
   (the drill measures it), and health is asked from the host as on every backend.
-* **Links.** Toxiproxy's Service also exposes each link's ``listen_port``; the backend creates the
-  proxies through Toxiproxy's API (upstream ``<service>:<container port>``), as the docker backend does.
+* **Links.** Toxiproxy's Service also exposes each link's ``listen_port``. The proxies (upstream
+  ``<service>:<container port>``) are a ConfigMap that Toxiproxy loads at start (``-config``): a Toxiproxy
+  pod that is restarted or rescheduled comes back with every link (without the faults that were on them).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -177,6 +179,47 @@ def link_listen_port(stack: StackDescription, link: str) -> int:
     return service_ports(stack, toxiproxy)[port_name(f"link-{link}")]
 
 
+LINKS_DIR = "/etc/drill-toxiproxy"
+LINKS_FILE = "links.json"
+
+
+def link_proxies(stack: StackDescription) -> list[dict[str, Any]]:
+    """Toxiproxy's proxies for the stack's links, in its ``-config`` / ``/populate`` format."""
+    proxies = []
+    for name, spec in sorted(stack.links.items()):
+        target = stack.service(spec.target)
+        proxies.append({
+            "name": name,
+            "listen": f"0.0.0.0:{link_listen_port(stack, name)}",
+            "upstream": f"{target.name}:{target.ports[spec.port]}",
+            "enabled": True,
+        })
+    return proxies
+
+
+def links_config_map(stack: StackDescription, toxiproxy: str, run_id: str) -> dict[str, Any]:
+    """The ConfigMap holding :func:`link_proxies` for Toxiproxy service ``toxiproxy``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{toxiproxy}-links", "labels": {LABEL_RUN_ID: run_id, **MANAGED_BY}},
+        "data": {LINKS_FILE: json.dumps(link_proxies(stack), indent=2)},
+    }
+
+
+def load_links_at_start(deployment: dict[str, Any], config_map: str) -> dict[str, Any]:
+    """Toxiproxy's Deployment with the links ConfigMap mounted and ``-config`` added to its arguments, so every
+    start of its container (a restart, a pod on another node) re-creates the proxies."""
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    # no compose `command`: the image's CMD would be replaced by these args, so keep Toxiproxy's API reachable
+    args = container.get("args") or ["-host=0.0.0.0"]
+    container["args"] = [*args, "-config", f"{LINKS_DIR}/{LINKS_FILE}"]
+    container["volumeMounts"].append({"name": "drill-links", "mountPath": LINKS_DIR, "readOnly": True})
+    pod["volumes"].append({"name": "drill-links", "configMap": {"name": config_map}})
+    return deployment
+
+
 def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -191,9 +234,10 @@ def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:
 
 
 EVICT_AFTER_S = 5
-# Toxiproxy holds the links (and the faults on them) in memory: a replacement pod would start with none. It
-# prefers the node scripts/k8s-setup.sh labels drill.node=1, the one node loss never takes (a soft preference:
-# on a cluster without the label it changes nothing).
+# Toxiproxy holds the faults on the links in memory (the links themselves come back from its ConfigMap): a
+# replacement pod would start with every fault gone. It prefers the node scripts/k8s-setup.sh labels
+# drill.node=1, the one node loss never takes (a soft preference: on a cluster without the label it changes
+# nothing).
 STABLE_NODE_AFFINITY = {
     "nodeAffinity": {
         "preferredDuringSchedulingIgnoredDuringExecution": [
