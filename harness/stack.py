@@ -12,6 +12,7 @@ Compose lives in ``x-drill`` extension fields, which Compose itself ignores:
       operator: {service: engine, command: [engine-ctl]}       # the operator CLI
       runbook: docs/incident-response-runbook.md  # optional: the runbook drills follow (relative to this file)
       trading: {...}                              # the trading adapter: see harness/adapter.py
+      kubernetes: {manifests: [k8s/*.yaml]}       # optional: the team's own manifests (kubernetes/team.py)
       links:                                      # network paths that run through Toxiproxy
         broker: {from: engine, to: broker, port: order}
     services:

@@ -390,3 +390,38 @@ def test_node_loss_is_detected_and_the_lost_pods_are_rescheduled(tmp_path: Path)
         ports = list(b.ports.values())
         b.down()
         assert leftovers(b.namespace, ports) == []
+
+
+def test_a_teams_own_manifests_run_the_broker_disconnect_drill(tmp_path: Path) -> None:
+    """x-drill.kubernetes.manifests: the broker, the market data and the engine deployed from hand-written
+    manifests (tests/support/k8s_team.py: container `app`, the team's labels, links re-pointed at Toxiproxy by
+    the engine's own arguments); Toxiproxy, monitoring and the dashboard still from compose. Q2 cuts the broker
+    link through Toxiproxy, so it passes only if the team's engine really talks through the link."""
+    import json
+
+    from harness.backends.kubernetes import KubernetesBackend
+    from tests.support.k8s_team import TEAM_SERVICES, mock_manifests, team_stack
+
+    stack_file = team_stack(tmp_path / "team", mock_manifests())
+    b = KubernetesBackend(load_stack(stack_file), tmp_path / "up")
+    b.up()
+    try:  # the team's pods, adopted: its labels and the drill's, the container named after the service
+        for name in TEAM_SERVICES:
+            pod = b._pod(name) or {}
+            assert pod["metadata"]["labels"]["app.kubernetes.io/name"] == name, pod["metadata"]["labels"]
+            assert [c["name"] for c in pod["spec"]["containers"]] == [name]
+        assert "app.kubernetes.io/name" not in ((b._pod("toxiproxy") or {})["metadata"]["labels"])  # compose's
+    finally:
+        b.down()
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [DRILL, "run", "--backend", "kubernetes", "--stack-file", str(stack_file), "--quarter", "Q2",
+         "--report", str(report)],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    states = [json.loads(p.read_text()) for p in report.glob("runs/*/stack.json")]
+    assert states and all(s["status"] == "down" for s in states)
+    for state in states:
+        assert leftovers(state["namespace"], []) == []
+    assert "4 passed" in proc.stdout, proc.stdout[-3000:]

@@ -39,7 +39,7 @@ from harness.backends.base import CommandResult, LinkInfo, ServiceState
 from harness.backends.container_base import CONTAINER_WORKDIR, ContainerBackend, owner_dead
 from harness.backends.kubernetes import exec as k8s_exec
 from harness.backends.kubernetes import logs as k8s_logs
-from harness.backends.kubernetes import manifests
+from harness.backends.kubernetes import manifests, team
 from harness.backends.kubernetes.cluster import (
     Kubectl,
     NodeLink,
@@ -95,6 +95,7 @@ class KubernetesBackend(ContainerBackend):
         self._toxiproxy: ToxiproxyAdapter | None = None
         self._followers: dict[str, k8s_logs.LogFollower] = {}
         self._templates: dict[str, dict[str, Any]] = {}
+        self._team = team.TeamManifests()  # the team's own manifests, read by compose_services()
         self._holds: dict[str, CrashLoop] = {}
         self.kill_mode = os.environ.get("DRILL_K8S_KILL") or "hold"
         if self.kill_mode not in ("restart", "hold"):
@@ -118,7 +119,9 @@ class KubernetesBackend(ContainerBackend):
             raise StackFileError(f"cannot read the compose services: {exc}", location=str(self.stack.path)) from exc
         if not isinstance(doc, dict):
             raise StackFileError("not a compose mapping", location=str(self.stack.path))
-        return manifests.read_compose_services(self.stack, doc, self._env(), self.run_dir)
+        env = self._env()
+        self._team = team.read_team_manifests(self.stack, doc, env)
+        return manifests.read_compose_services(self.stack, doc, env, self.run_dir, skip=self._team.deployments)
 
     def check_images(self, services: Mapping[str, manifests.ComposeService]) -> None:
         nodes = self.kubectl.node_images()
@@ -128,10 +131,11 @@ class KubernetesBackend(ContainerBackend):
                 hint="`kubectl get nodes`; scripts/k8s-setup.sh starts the nodes",
             )
         missing: dict[str, list[str]] = {}
-        for svc in services.values():
+        wanted = {svc.image for svc in services.values()} | set(self._team.local_images())
+        for image in sorted(wanted):
             for node, images in nodes.items():
-                if normalized_image(svc.image) not in images and svc.image not in images:
-                    missing.setdefault(svc.image, []).append(node)
+                if normalized_image(image) not in images and image not in images:
+                    missing.setdefault(image, []).append(node)
         if missing:
             raise EnvironmentProblem(
                 "image(s) missing from the node(s): "
@@ -180,8 +184,12 @@ class KubernetesBackend(ContainerBackend):
     def _create(self, services: Mapping[str, manifests.ComposeService]) -> None:
         owner = json.dumps(self.owner) if self.owner else "detached"
         self.kubectl.apply(manifests.namespace(self.namespace, self.run_id, self.run_dir, owner))
-        ports = {name: manifests.service_ports(self.stack, name) for name in services}
-        items = [manifests.service(name, self.run_id, ports[name]) for name in services]
+        ports = {name: manifests.service_ports(self.stack, name) for name in self.stack.services}
+        labels = {manifests.LABEL_RUN_ID: self.run_id, **manifests.MANAGED_BY}
+        # the team's Services as written; one from the x-drill ports for every other service of the stack
+        items = [team.adopt_object(obj, labels) for obj in self._team.objects]
+        items += [manifests.service(name, self.run_id, ports[name])
+                  for name in self.stack.services if name not in self._team.service_names]
         self.kubectl.apply({"apiVersion": "v1", "kind": "List", "items": items})
         cluster_ips = {
             s["metadata"]["name"]: s["spec"]["clusterIP"] for s in self.kubectl.json("get", "services")["items"]
@@ -194,6 +202,11 @@ class KubernetesBackend(ContainerBackend):
         deployments = {
             name: manifests.deployment(svc, self.run_id, ports[name], cluster_ips) for name, svc in services.items()
         }
+        for name, dep in self._team.deployments.items():
+            deployments[name] = team.adopt(
+                dep, name, {**labels, manifests.LABEL_SERVICE: name}, manifests.host_aliases(cluster_ips),
+                manifests.eviction_tolerations(),
+            )
         self._templates = {name: d["spec"]["template"] for name, d in deployments.items()}
         self._start_keeper()
         toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,14 +73,18 @@ def port_name(name: str) -> str:
 
 
 def read_compose_services(
-    stack: StackDescription, doc: Mapping[str, Any], env: Mapping[str, str], run_dir: Path
+    stack: StackDescription, doc: Mapping[str, Any], env: Mapping[str, str], run_dir: Path,
+    skip: Collection[str] = (),
 ) -> dict[str, ComposeService]:
-    """The compose ``services:`` the backend needs, variables resolved with ``env``; errors name the field."""
+    """The compose ``services:`` the backend needs, variables resolved with ``env``; errors name the field.
+    ``skip``: the services the team's own manifests deploy (:mod:`.team`)."""
     raw_services = doc.get("services")
     if not isinstance(raw_services, Mapping):
         raise StackFileError("no 'services:' mapping", location=str(stack.path))
     found: dict[str, ComposeService] = {}
     for name in stack.services:
+        if name in skip:
+            continue
         svc = raw_services.get(name)
         where = f"services.{name}"
         if not isinstance(svc, Mapping) or not svc.get("image"):
@@ -250,6 +254,20 @@ STABLE_NODE_AFFINITY = {
 }
 
 
+def host_aliases(cluster_ips: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Each Service name -> its ClusterIP in the pods' /etc/hosts: names resolve without cluster DNS."""
+    return [{"ip": ip, "hostnames": [host]} for host, ip in sorted(cluster_ips.items())]
+
+
+def eviction_tolerations() -> list[dict[str, Any]]:
+    """A lost node's pods are replaced on another node within seconds of it being found NotReady (the default,
+    300 s, would outlast any drill): the node-loss drill measures detection and rescheduling."""
+    return [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": EVICT_AFTER_S}
+        for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+    ]
+
+
 def pod_spec(
     svc: ComposeService, ports: Mapping[str, int], cluster_ips: Mapping[str, str], *, restart: str = "Always"
 ) -> dict[str, Any]:
@@ -273,13 +291,8 @@ def pod_spec(
         "terminationGracePeriodSeconds": svc.grace_seconds,
         "enableServiceLinks": False,  # no FOO_PORT=tcp://... variables: the compose environment only
         "automountServiceAccountToken": False,
-        "hostAliases": [{"ip": ip, "hostnames": [host]} for host, ip in sorted(cluster_ips.items())],
-        # a lost node's pods are replaced on another node within seconds of it being found NotReady (the
-        # default, 300 s, would outlast any drill): the node-loss drill measures detection and rescheduling
-        "tolerations": [
-            {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": EVICT_AFTER_S}
-            for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
-        ],
+        "hostAliases": host_aliases(cluster_ips),
+        "tolerations": eviction_tolerations(),
         "containers": [container],
         "volumes": [
             {"name": f"v{i}", "hostPath": {"path": host, "type": "DirectoryOrCreate"}}
