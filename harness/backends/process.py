@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -51,7 +52,33 @@ class _Proc:
     popen: subprocess.Popen[bytes] | None = None
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
 def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, for a service to bind a moment later.
+
+    Picked at random *below* the kernel's ephemeral range: a port from ``bind(0)`` comes from that range, the
+    one every outgoing connection takes its source port from, so on a busy machine (parallel drills, their
+    health polls and scrapes) a client connection often held the port by the time the service bound it
+    (PortInUse in CI). Below the range only another listener can take it. Falls back to ``bind(0)`` when the
+    range leaves no room below it.
+    """
+    low, _ = _ephemeral_range()
+    start = max(10000, low - 12000)
+    for _ in range(64) if low - start >= 1000 else ():
+        port = start + secrets.randbelow(low - start)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])

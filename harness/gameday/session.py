@@ -59,10 +59,13 @@ def first_line(text: str | None) -> str:
 
 def join_started(threads: list[threading.Thread], *, timeout_s: float) -> None:
     """Join every watcher that started. A signal (SIGTERM, Ctrl-C) may land between a watcher's registration
-    and its start; joining that one would raise and skip the rollback that follows."""
+    and its start, or inside ``Thread.start()`` itself; joining that one would raise and skip the rollback
+    that follows."""
     for thread in threads:
-        if thread.ident is not None:
+        try:
             thread.join(timeout=timeout_s)
+        except RuntimeError:  # "cannot join thread before it is started": the signal came first
+            continue
 
 
 class Aborted(Exception):  # noqa: N818 - the coordinator's decision, not an error
@@ -714,8 +717,10 @@ class GameDay:
     def settle(self) -> None:
         """Stop the watchers and wait for them, so no step is recorded after the verdict."""
         self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=10)
+        # on SIGTERM/Ctrl-C too: the signal may land inside Thread.start() (seen in the traceback of a CI-like
+        # run: KeyboardInterrupt raised from the handler while start() waited), leaving a registered watcher
+        # that never started; joining it raised and skipped the rollback
+        join_started(self.threads, timeout_s=10)
 
 
 @contextmanager
