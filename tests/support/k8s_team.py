@@ -3,8 +3,8 @@
 The manifests are what a team would write by hand for the mock's application services: Deployments and
 Services in plain Kubernetes terms (container named ``app``, no drill labels, no hostAliases), the engine's
 working directory a ``hostPath`` of ``${DRILL_WORKDIR}``, its links re-pointed at ``toxiproxy:<listen port>``
-by its own arguments. The stack file is the project's docker-compose.yml with absolute paths and
-``x-drill.kubernetes.manifests`` added, written in a temporary directory (never in the checkout).
+by its own arguments. The stack file is the project's docker-compose.yml with ``x-drill.kubernetes.manifests`` added,
+written in a temporary directory (never in the checkout) beside links to the project's docs/ and monitoring/.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ TEAM_SERVICES = ("broker", "marketdata", "traderunner")
 def team_stack(where: Path, manifests: dict[str, str], globs: tuple[str, ...] = ("k8s/*.yaml",)) -> Path:
     """Write ``where/stack.yml`` and ``where/k8s/<name>`` for each of ``manifests`` (file name -> YAML)."""
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
-    text = text.replace("runbook: docs/", f"runbook: {ROOT}/docs/").replace('"./monitoring/', f'"{ROOT}/monitoring/')
     text = text.replace("\nx-drill:\n", f"\nx-drill:\n  kubernetes: {{manifests: [{', '.join(globs)}]}}\n", 1)
     (where / "k8s").mkdir(parents=True, exist_ok=True)
+    for shared in ("docs", "monitoring"):  # what the stack file names relative to itself: the runbook, configs
+        if not (where / shared).exists():
+            (where / shared).symlink_to(ROOT / shared)
     for name, body in manifests.items():
         (where / "k8s" / name).write_text(body, encoding="utf-8")
     stack = where / "stack.yml"
