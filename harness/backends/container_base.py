@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
-from harness.backends.reaper import Settled, owner_alive, owner_record, settle_ledger
+from harness.backends.reaper import owner_alive, owner_record, settle_ledger
 from harness.errors import BackendError, ServiceStartError, StackFileError
 from harness.stack import StackDescription, load_stack
 
@@ -92,14 +92,7 @@ def mark_reaped(run_dir: str, data: dict[str, Any], **changes: Any) -> list[str]
     data.update(status="down", **changes)
     with contextlib.suppress(OSError):
         (Path(run_dir) / STATE_FILE).write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return settled_notes(run_dir, settle_ledger(Path(run_dir)))
-
-
-def settled_notes(run_dir: str | Path, settled: Settled) -> list[str]:
-    notes = [f"{run_dir}: rolled back (it outlives the stack): {what}" for what in settled.restored]
-    notes += [f"{run_dir}: FAILED to roll back {what}: {why} (still pending: run `drill cleanup` again)"
-              for what, why in settled.failed]
-    return notes
+    return settle_ledger(Path(run_dir)).lines(run_dir)
 
 
 class ContainerBackend(StackAddresses):

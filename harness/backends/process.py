@@ -71,7 +71,8 @@ def free_port() -> int:
     """
     low, _ = _ephemeral_range()
     start = max(10000, low - 12000)
-    for _ in range(64) if low - start >= 1000 else ():
+    tries = 64 if low - start >= 1000 else 0
+    for _ in range(tries):
         port = start + secrets.randbelow(low - start)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:

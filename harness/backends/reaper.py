@@ -213,7 +213,7 @@ class Teardown:
     processes: int  # processes stopped (process backend)
     removed: tuple[str, ...]  # containers, networks, volumes removed (docker backend)
     closed: tuple[str, ...]  # ledger faults closed out with the stack
-    restored: tuple[str, ...]  # file faults restored from their snapshot
+    restored: tuple[str, ...]  # faults that outlive the stack, rolled back (settle_ledger)
     failed: tuple[tuple[str, str], ...]  # (what, error)
 
     @property
@@ -289,6 +289,13 @@ class Settled:
     restored: tuple[str, ...]  # rolled back: what they changed outlives the stack (files, a cluster's node)
     closed: tuple[str, ...]  # closed out: their target went with the stack
     failed: tuple[tuple[str, str], ...]  # (fault, why) rollbacks that failed; still pending in the ledger
+
+    def lines(self, run_dir: str | Path) -> list[str]:
+        """What a reaper prints: the rollbacks and their failures (closing out needs no word)."""
+        notes = [f"{run_dir}: rolled back (it outlives the stack): {what}" for what in self.restored]
+        notes += [f"{run_dir}: FAILED to roll back {what}: {why} (still pending: run `drill cleanup` again)"
+                  for what, why in self.failed]
+        return notes
 
 
 def outlives_stack(record: Mapping[str, object]) -> bool:

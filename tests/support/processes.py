@@ -18,12 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1, below the ephemeral range (harness.backends.process.free_port)."""
-    from harness.backends.process import free_port as harness_free_port
-
-    return harness_free_port()
+# re-exported: one port picker for harness and tests (below the kernel's ephemeral range)
+from harness.backends.process import free_port as free_port
 
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> tuple[int, Any]:

@@ -211,8 +211,8 @@ def links_config_map(stack: StackDescription, toxiproxy: str, run_id: str) -> di
     }
 
 
-def load_links_at_start(deployment: dict[str, Any], config_map: str) -> dict[str, Any]:
-    """Toxiproxy's Deployment with the links ConfigMap mounted and ``-config`` added to its arguments, so every
+def load_links_at_start(deployment: dict[str, Any], config_map: str) -> None:
+    """Mount the links ConfigMap into Toxiproxy's Deployment and add ``-config`` to its arguments, so every
     start of its container (a restart, a pod on another node) re-creates the proxies."""
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -221,7 +221,6 @@ def load_links_at_start(deployment: dict[str, Any], config_map: str) -> dict[str
     container["args"] = [*args, "-config", f"{LINKS_DIR}/{LINKS_FILE}"]
     container["volumeMounts"].append({"name": "drill-links", "mountPath": LINKS_DIR, "readOnly": True})
     pod["volumes"].append({"name": "drill-links", "configMap": {"name": config_map}})
-    return deployment
 
 
 def service(name: str, run_id: str, ports: Mapping[str, int]) -> dict[str, Any]:

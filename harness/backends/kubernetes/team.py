@@ -199,14 +199,11 @@ def adopt(
 ) -> dict[str, Any]:
     """A copy of the team's Deployment the backend can drive: its labels, name resolution and eviction added,
     the service's container named after the service. Nothing the team set is removed."""
-    out: dict[str, Any] = copy.deepcopy(dict(dep))
-    meta = out.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    out = adopt_object(dep, labels)
     spec = out["spec"]
     spec["replicas"] = 1
     template = spec["template"]
-    template_meta = template.setdefault("metadata", {})
-    template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+    _add_labels(template, labels)
     pod = template["spec"]
     known = {h for alias in pod.get("hostAliases") or [] for h in alias.get("hostnames", [])}
     pod["hostAliases"] = [*(pod.get("hostAliases") or []),
@@ -220,8 +217,12 @@ def adopt(
 
 
 def adopt_object(obj: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any]:
-    """A copy of a Service, ConfigMap or Secret with the run's labels added."""
-    out = copy.deepcopy(dict(obj))
-    meta = out.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **labels}
+    """A copy of a team object with the run's labels added to its own."""
+    out: dict[str, Any] = copy.deepcopy(dict(obj))
+    _add_labels(out, labels)
     return out
+
+
+def _add_labels(obj: dict[str, Any], labels: Mapping[str, str]) -> None:
+    meta = obj.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **labels}
