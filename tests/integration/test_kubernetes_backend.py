@@ -153,8 +153,15 @@ def test_toxiproxy_restarted_or_replaced_comes_back_with_every_link(backend: obj
     def links_back(what: str) -> None:
         backend.wait_healthy("toxiproxy", 60.0)
         assert {n: (p.listen, p.upstream) for n, p in proxy.proxies().items()} == links, what
-        # through the link: the engine fetches market data via toxiproxy:<listen port>
+        # through the link: the engine fetches market data via toxiproxy:<listen port>. wait_healthy saw the
+        # Service's endpoints list the pod; kube-proxy on each node programs them a moment later (its own sync,
+        # slower on a busy machine), so a first connection may still go to the old pod: the fetch is retried
+        # until it goes through, the way the engine's own loop does, and must within a minute.
+        deadline = time.monotonic() + 60
         fetched = backend.operator(["data", "fetch"])
+        while fetched.exit_code != 0 and time.monotonic() < deadline:
+            time.sleep(1.0)
+            fetched = backend.operator(["data", "fetch"])
         assert fetched.exit_code == 0, f"{what}: {fetched.output}"
 
     backend.kill_mode = "restart"

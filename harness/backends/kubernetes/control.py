@@ -49,6 +49,7 @@ from harness.backends.kubernetes.cluster import (
     wait_until,
 )
 from harness.backends.kubernetes.crashloop import CrashLoop
+from harness.backends.kubernetes.forward import read_state as read_forward_state
 from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
 from harness.errors import BackendError, EnvironmentProblem, InputError, StackFileError
@@ -59,6 +60,7 @@ BUILD_HINT = (
     "build the images (scripts/build-images.sh) and load them into the node: scripts/k8s-setup.sh does both "
     "(FORCE_IMAGES=1 reloads them)"
 )
+FORWARD_STATE = "port-forward-state.json"  # the keeper's: service -> the pod its forward goes to
 _FAILING = {
     "ErrImageNeverPull",
     "ImagePullBackOff",
@@ -259,12 +261,14 @@ class KubernetesBackend(ContainerBackend):
             "kubeconfig": str(self.kubectl.kubeconfig),
             "namespace": self.namespace,
             "logs": str(self.run_dir / "logs"),
+            "state": str(self.run_dir / FORWARD_STATE),
             "services": {
                 name: {str(self.ports[f"{name}.{pn}"]): port for pn, port in self.stack.services[name].ports.items()}
                 for name in self.stack.services
                 if self.stack.services[name].ports
             },
         }
+        (self.run_dir / FORWARD_STATE).unlink(missing_ok=True)  # what a keeper of an earlier stack wrote
         path = self.run_dir / "port-forward.json"
         path.write_text(json.dumps(spec, indent=2), encoding="utf-8")
         with (self.run_dir / "logs" / "port-forward.log").open("ab") as log:
@@ -555,6 +559,47 @@ class KubernetesBackend(ContainerBackend):
             return f"crash loop (restarted {status['restartCount']} times, last exit code {last.get('exitCode')})"
         return None
 
+    def wait_healthy(self, service: str, timeout: float) -> None:
+        """It answers its health endpoint from its newest pod, to the host and to the other pods: a replaced pod's
+        successor is healthy once the port-forward and the Service go to it, not while the old one still answers."""
+        deadline = time.monotonic() + timeout
+        super().wait_healthy(service, timeout)
+        if self._wait_reached([service], deadline):
+            super().wait_healthy(service, max(deadline - time.monotonic(), 1.0))  # through the new forward
+
+    def _wait_all_healthy(self, names: list[str]) -> None:
+        deadline = time.monotonic() + self.health_timeout
+        super()._wait_all_healthy(names)
+        if self._wait_reached(names, deadline):
+            super()._wait_all_healthy(names)
+
+    def _not_reached(self, names: list[str]) -> dict[str, str]:
+        forwarded = read_forward_state(self.run_dir / FORWARD_STATE)
+        return not_reached(
+            names,
+            self.kubectl.json("get", "services", timeout=20)["items"],
+            self.kubectl.json("get", "pods", "-l", manifests.LABEL_SERVICE, timeout=20)["items"],
+            self.kubectl.json("get", "endpointslices", timeout=20)["items"],
+            {n: (forwarded or {}).get(n) for n in names if self.stack.services[n].ports},
+        )
+
+    def _wait_reached(self, names: list[str], deadline: float) -> bool:
+        """Until each of ``names`` is reached at its newest pod (:func:`not_reached`), or the error saying which
+        is not and why. True when it had to wait (the health answers seen before may have come from the old
+        pod)."""
+        waited = False
+        while names:
+            why = self._not_reached(names)
+            if not why:
+                break
+            if time.monotonic() > deadline:
+                name = sorted(why)[0]
+                raise self._start_failure(name, why[name])
+            waited = True
+            self._nudge_keeper()
+            time.sleep(0.25)
+        return waited
+
     def _log_where(self, service: str) -> str:
         return f"kubectl -n {self.namespace} logs deploy/{service}"
 
@@ -633,6 +678,56 @@ class KubernetesBackend(ContainerBackend):
         self.namespace = str(data.get("namespace") or self.namespace)
         self.keeper = data.get("keeper")
 
+
+def not_reached(
+    names: list[str],
+    services: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    slices: list[dict[str, Any]],
+    forwarded: Mapping[str, str | None],
+) -> dict[str, str]:
+    """service -> why it is not yet reached at its newest pod, for those of ``names`` that are not.
+
+    ``services``, ``pods``, ``slices``: the namespace's items as the API lists them; ``forwarded``: the pod the
+    port-forward keeper forwards each service with ports to (None: no forward yet). The host reaches a service
+    through its port-forward, the other pods through its Service's ClusterIP; after a pod is replaced (deleted,
+    rescheduled, scaled 0 -> 1) both follow the new pod a moment later (the keeper's poll, the endpoint
+    controller): until then a health answer on 127.0.0.1 may come from the old pod, and a connection from a pod
+    to the Service may go to it."""
+    newest: dict[str, dict[str, Any]] = {}
+    for pod in pods:
+        service = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_SERVICE)
+        if service not in names or pod["metadata"].get("deletionTimestamp"):
+            continue
+        created = str(pod["metadata"].get("creationTimestamp", ""))
+        if service not in newest or created > str(newest[service]["metadata"].get("creationTimestamp", "")):
+            newest[service] = pod
+    ready: dict[str, set[str]] = {}
+    for eps in slices:
+        service = (eps["metadata"].get("labels") or {}).get("kubernetes.io/service-name")
+        for endpoint in eps.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready"):
+                ready.setdefault(str(service), set()).update(endpoint.get("addresses") or [])
+    named = {s["metadata"]["name"] for s in services}  # a service no Service is named after: nothing to route
+    why: dict[str, str] = {}
+    for name in names:
+        current = newest.get(name)
+        if current is None:
+            why[name] = "has no pod"
+            continue
+        pod_name = current["metadata"]["name"]
+        ip = current.get("status", {}).get("podIP")
+        if name in forwarded and forwarded[name] != pod_name:
+            went = f"still goes to pod {forwarded[name]}" if forwarded[name] else "goes nowhere yet"
+            why[name] = f"answers, but the host's port-forward {went}, not to its newest pod {pod_name}"
+        elif name in named and not ip:
+            why[name] = f"has no address yet for Service {name} (pod {pod_name})"
+        elif name in named and ip not in ready.get(name, set()):
+            why[name] = (
+                f"answers from the host, but Service {name} does not send to its pod {pod_name} ({ip}) yet "
+                f"(ready endpoints: {', '.join(sorted(ready.get(name, set()))) or 'none'})"
+            )
+    return why
 
 def stop_keeper(keeper: Mapping[str, Any] | None) -> None:
     """SIGTERM the port-forward keeper's process group (it and its kubectl children), if it is still ours."""

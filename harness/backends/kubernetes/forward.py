@@ -4,18 +4,22 @@ Run as its own process (``python -m harness.backends.kubernetes.forward SPEC``),
 detached ``drill stack up`` keeps its addresses after the CLI exits. SPEC is a JSON file::
 
     {"kubeconfig": "...", "namespace": "drill-...", "logs": "<run_dir>/logs",
+     "state": "<run_dir>/port-forward-state.json",
      "services": {"broker": {"41234": 7100, "41235": 7101}, ...}}
 
 Every second (at once on SIGUSR1, which the backend sends after it starts a service) it lists the
 namespace's pods and, for each service, keeps one ``kubectl port-forward pod/<running pod>
 --address 127.0.0.1 <local>:<remote> ...`` running, on the same local ports: a killed container keeps
 its pod (the forward survives); a pod replaced by scale 0 -> 1 or rescheduled to another node gets a new
-forward on the same ports. It exits, stopping its children, on SIGTERM or when the namespace is gone.
+forward on the same ports. After every change it writes STATE, ``{"broker": "<pod>", ...}``: the pod each
+service's forward goes to, so the backend knows whether a health answer on 127.0.0.1 came from the newest pod
+or from one being replaced. It exits, stopping its children, on SIGTERM or when the namespace is gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -49,6 +53,7 @@ class Keeper:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.kubectl = Kubectl(Path(spec["kubeconfig"]), spec["namespace"])
         self.logs = Path(spec["logs"])
+        self.state = Path(spec["state"]) if spec.get("state") else None
         self.services: dict[str, dict[str, int]] = {
             s: {str(k): int(v) for k, v in ports.items()} for s, ports in spec["services"].items()
         }
@@ -87,6 +92,13 @@ class Keeper:
         self.wake.set()
 
     def sync(self, pods: dict[str, str]) -> None:
+        before = {service: pod for service, (pod, _) in self.forwards.items()}
+        self._sync(pods)
+        after = {service: pod for service, (pod, _) in self.forwards.items()}
+        if self.state is not None and (after != before or not self.state.exists()):
+            write_state(self.state, after)
+
+    def _sync(self, pods: dict[str, str]) -> None:
         for service, ports in self.services.items():
             pod = pods.get(service)
             current = self.forwards.get(service)
@@ -102,6 +114,22 @@ class Keeper:
             with (self.logs / f"port-forward-{service}.log").open("ab") as log:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             self.forwards[service] = (pod, proc)
+
+
+def write_state(path: Path, forwards: dict[str, str]) -> None:
+    """service -> the pod its forward goes to, replaced whole (a reader never sees half of it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(forwards, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_state(path: Path) -> dict[str, str] | None:
+    """What the keeper last wrote, or None before its first write."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else None
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
