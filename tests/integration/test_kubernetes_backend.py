@@ -16,11 +16,16 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from harness.backends.base import ServiceState
+from harness.errors import EnvironmentProblem
 from harness.stack import load_stack
+
+if TYPE_CHECKING:
+    from harness.backends.kubernetes.node_loss import NodeLease
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -307,13 +312,63 @@ def test_harness_killed_mid_node_loss_then_cleanup_puts_the_node_back(tmp_path: 
     namespace, node, ports = line[1], line[2], [int(p) for p in line[3:]]
     assert Kubectl().nodes_ready()[node] is False
     assert node_network() != before  # the fault is really in place: the node's link is down
+    # the dead run still holds the node: another run may not cut it off, and is told how to get it back
+    with pytest.raises(EnvironmentProblem, match=f"node {node} is still cut off by run .*its process is gone.*"
+                       "`drill cleanup` puts it back"):
+        probe.lose_node(node)
     out = drill_cleanup(run_dir)
     assert "rolled back" in out and node in out, out  # the node, not only the namespace
+    assert node_lease(node) is None  # and the dead run's mark on it is gone
     assert leftovers(namespace, ports) == []
     deadline = time.monotonic() + 60  # the namespace is gone; the kubelets' CNI tear-down of its pods may trail
     while (after := node_network()) != before and time.monotonic() < deadline:
         time.sleep(1)
     assert {k: v for k, v in after.items() if before.get(k) != v} == {}, (before, after)
+
+
+def node_lease(node: str) -> NodeLease | None:
+    from harness.backends.kubernetes import Kubectl
+    from harness.backends.kubernetes.node_loss import NodeLease
+
+    return NodeLease.of(Kubectl().json("get", "node", node, namespaced=False))
+
+
+def test_two_runs_cannot_cut_off_the_same_node_and_only_the_holder_puts_it_back(tmp_path: Path) -> None:
+    """The node is the cluster's: a run that cuts it off holds it until it puts it back. Another run's node loss
+    is refused meanwhile, and another run's rollback (a clean-up after it died) leaves the node to the holder."""
+    from harness.backends.kubernetes import KubernetesBackend
+    from harness.backends.kubernetes.node_loss import refusal
+
+    a = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "a")
+    b = KubernetesBackend(load_stack(ROOT / "docker-compose.yml"), tmp_path / "b")
+    why = refusal(a.name, a.node_ready(), a.losable_nodes())
+    if why is not None:
+        pytest.skip(why)
+    node = sorted(n for n in a.losable_nodes() if a.node_ready().get(n))[0]
+    link = a._node_link(node)
+
+    def link_up() -> bool:
+        shown = subprocess.run(["ip", "netns", "exec", link.netns, "ip", "-j", "link", "show", "dev", link.device],
+                               capture_output=True, text=True, timeout=30, check=True).stdout
+        return "UP" in json.loads(shown)[0].get("flags", [])
+
+    assert node_lease(node) is None and link_up()
+    a.lose_node(node)
+    try:
+        assert not link_up()
+        held = node_lease(node)
+        assert held is not None and held.run_id == a.run_id
+        with pytest.raises(EnvironmentProblem, match=f"node {node} is cut off by run {a.run_id} .*alive.*cannot "
+                           "share a node"):
+            b.lose_node(node)
+        b.restore_node(node, timeout=5)  # not b's to put back: untouched
+        assert not link_up() and node_lease(node) == held
+    finally:
+        a.restore_node(node)
+    assert link_up() and node_lease(node) is None and a.node_ready()[node]
+    b.lose_node(node)  # free again: the next run may
+    b.restore_node(node)
+    assert link_up() and node_lease(node) is None
 
 
 @pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])

@@ -14,10 +14,13 @@ import pytest
 
 from harness.backends.kubernetes import KubernetesBackend
 from harness.backends.kubernetes.node_loss import (
+    LEASE_ANNOTATION,
     LossPlan,
+    NodeLease,
     NodeLoss,
     NodeLost,
     Rescheduled,
+    lease_conflict,
     plan_loss,
     refusal,
     why_not_here,
@@ -297,3 +300,35 @@ def test_a_dry_run_plans_every_step_and_asks_no_cluster(tmp_path: Path, monkeypa
     ]
     assert planned[3].startswith("[dry-run] would roll back: node_loss")
     assert drill.measurements()[0].value_s is None  # nothing ran, nothing measured
+
+
+def _node(annotation: str | None) -> dict[str, object]:
+    annotations = {} if annotation is None else {LEASE_ANNOTATION: annotation}
+    return {"metadata": {"name": "drill-node2", "annotations": annotations, "resourceVersion": "7"}}
+
+
+def test_a_nodes_lease_names_the_run_that_cut_it_off_and_keeps_every_other_run_off_it() -> None:
+    from harness.backends.reaper import owner_record
+
+    live = NodeLease("run-a", "drill-run-a", owner_record())
+    assert NodeLease.of(_node(live.value())) == live
+    assert NodeLease.of(_node(None)) is None
+    assert lease_conflict("drill-node2", None, "run-b", cut_off=False) is None  # nobody holds it
+    assert lease_conflict("drill-node2", live, "run-a", cut_off=True) is None  # its own (an inject retried)
+    refused = lease_conflict("drill-node2", live, "run-b", cut_off=True)
+    assert refused is not None
+    assert refused.startswith("node drill-node2 is cut off by run run-a (namespace drill-run-a; alive, pid ")
+    assert "two node-loss drills cannot share a node" in refused
+    dead = NodeLease("run-c", "drill-run-c", {"pid": 2**22 + 17, "start": "1"})  # beyond pid_max: no process
+    stale = lease_conflict("drill-node2", dead, "run-b", cut_off=True)
+    assert stale is not None and "its process is gone" in stale and "`drill cleanup` puts it back" in stale
+    # a dead run's mark on a node that is back (cleaned up without it, or the cluster set up again): taken over
+    assert lease_conflict("drill-node2", dead, "run-b", cut_off=False) is None
+    assert lease_conflict("drill-node2", live, "run-b", cut_off=False) is not None  # a live run's: never
+
+
+def test_a_lease_this_harness_did_not_write_still_holds_the_node() -> None:
+    held = NodeLease.of(_node("someone's note"))
+    assert held is not None and held.run_id == 'unknown (drill.node-loss/run="someone\'s note")'
+    why = lease_conflict("drill-node2", held, "run-b", cut_off=False)
+    assert why is not None and "a detached or unknown run" in why

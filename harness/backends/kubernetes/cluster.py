@@ -160,8 +160,8 @@ class Kubectl:
             )
         return BackendError(f"`kubectl {' '.join(args)}` failed (exit {result.code}): {text}")
 
-    def json(self, *args: str, timeout: float = 60.0) -> Any:
-        out = self.run(*args, "-o", "json", timeout=timeout).stdout
+    def json(self, *args: str, timeout: float = 60.0, namespaced: bool = True) -> Any:
+        out = self.run(*args, "-o", "json", timeout=timeout, namespaced=namespaced).stdout
         try:
             return json.loads(out)
         except json.JSONDecodeError as exc:

@@ -50,6 +50,7 @@ from harness.backends.kubernetes.cluster import (
 )
 from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.kubernetes.forward import read_state as read_forward_state
+from harness.backends.kubernetes.node_loss import LEASE_ANNOTATION, NodeLease, lease_conflict
 from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
 from harness.errors import BackendError, EnvironmentProblem, InputError, StackFileError
@@ -528,20 +529,88 @@ class KubernetesBackend(ContainerBackend):
         """The whole machine drops off: its link goes down, so its kubelet stops reporting and its pods are cut
         off (they keep running, as on a partitioned machine). The control plane marks it NotReady after its
         grace period (20 s, ``--node-monitor-grace-period``) and evicts its pods 5 s later; their Deployments
-        replace them on the nodes that are left."""
+        replace them on the nodes that are left. Refused while another run has the node cut off."""
         link = self._node_link(node)
-        self._ip("link", "set", link.device, "down", netns=link.netns)
+        self._take_node(node)
+        try:
+            self._ip("link", "set", link.device, "down", netns=link.netns)
+        except BaseException:
+            self._give_node_back(node)
+            raise
 
     def restore_node(self, node: str, timeout: float = 120.0) -> None:
-        """The link back up, with the routes its going down deleted; wait until the node is Ready again."""
+        """The link back up, with the routes its going down deleted; wait until the node is Ready again. A node
+        another run holds is left to that run (this run's cut ended when that run took it)."""
         link = self._node_link(node)
+        held, _ = self._node_lease(node)
+        if held is not None and held.run_id != self.run_id:
+            print(f"node {node}: not put back by run {self.run_id}: it is held by {held.describe()}",
+                  file=sys.stderr, flush=True)
+            return
         self._ip("link", "set", link.device, "up", netns=link.netns)
         for route in link.routes:
             self._ip("route", "replace", *route.split(), netns=link.netns)
         for route in link.host_routes:
             self._ip("route", "replace", *route.split())
         wait_until(f"node {node} Ready again after its link came back", lambda: self.node_ready().get(node), timeout)
+        self._give_node_back(node)
         self._nudge_keeper()
+
+    def _node_lease(self, node: str) -> tuple[NodeLease | None, str]:
+        """(the run holding ``node``, the Node's resourceVersion)."""
+        obj = self.kubectl.json("get", "node", node, timeout=20, namespaced=False)
+        return NodeLease.of(obj), str(obj["metadata"].get("resourceVersion", ""))
+
+    def _take_node(self, node: str) -> None:
+        """Mark ``node`` as cut off by this run, only where no run has: the annotation is written with the
+        resourceVersion read, so of two runs racing for the node one gets a conflict and reads the winner."""
+        lease = NodeLease(self.run_id, self.namespace, self.owner)
+        for _ in range(10):
+            held, version = self._node_lease(node)
+            conflict = lease_conflict(node, held, self.run_id, cut_off=held is not None and not self._link_up(node))
+            if conflict:
+                raise EnvironmentProblem(
+                    conflict, hint=f"kubectl get node {node} -o jsonpath='{{.metadata.annotations}}' shows who"
+                )
+            if held is not None and held.run_id == self.run_id:
+                return  # ours already (an inject retried)
+            got = self.kubectl.run(  # a stale mark (its run dead, the node back) is overwritten
+                "annotate", "--overwrite", "node", node, f"{LEASE_ANNOTATION}={lease.value()}",
+                f"--resource-version={version}", check=False, namespaced=False, timeout=20,
+            )
+            if got.code == 0:
+                return
+            if "modified" not in got.stderr and "onflict" not in got.stderr:
+                raise BackendError(f"could not mark node {node} as cut off by this run: {got.stderr.strip()}")
+            time.sleep(0.2)  # the node changed between read and write (its kubelet's status): read again
+        raise BackendError(f"could not mark node {node} as cut off by this run: it kept changing (10 tries)")
+
+    def _link_up(self, node: str) -> bool:
+        """The node's link is up (the set-up's state; a node loss sets it down)."""
+        link = self._node_link(node)
+        cmd = ["ip", "netns", "exec", link.netns, "ip", "-j", "link", "show", "dev", link.device]
+        got = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        if got.returncode != 0:
+            raise BackendError(f"`{' '.join(cmd)}` failed: {got.stderr.strip()}",
+                               hint="node loss reads the node's network: it needs root, like scripts/k8s-setup.sh")
+        shown = json.loads(got.stdout or "[]")
+        return bool(shown) and "UP" in shown[0].get("flags", [])
+
+    def _give_node_back(self, node: str) -> None:
+        """Remove this run's mark from ``node`` (only this run's, and only if the Node did not change since)."""
+        for _ in range(10):
+            held, version = self._node_lease(node)
+            if held is None or held.run_id != self.run_id:
+                return
+            got = self.kubectl.run(
+                "annotate", "node", node, f"{LEASE_ANNOTATION}-", f"--resource-version={version}",
+                check=False, namespaced=False, timeout=20,
+            )
+            if got.code == 0:
+                return
+            time.sleep(0.2)
+        raise BackendError(f"could not remove this run's mark {LEASE_ANNOTATION} from node {node} (10 tries)",
+                           hint=f"kubectl annotate node {node} {LEASE_ANNOTATION}-")
 
     # --- health ------------------------------------------------------------------------------------------
 

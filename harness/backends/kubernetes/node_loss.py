@@ -19,15 +19,20 @@ stay thin and the decisions are tested without a cluster:
   services that go with it, or why no choice drills anything;
 * :class:`NodeLost` (the detection: the control plane marks the node NotReady) and :class:`Rescheduled`
   (the recovery: every lost service answers its health endpoint from a pod on another node), the probes
-  whose moments land on the timeline as MTTD and RTO.
+  whose moments land on the timeline as MTTD and RTO;
+* :class:`NodeLease`: the node is the cluster's, not the run's. The run that cuts a node off marks the Node
+  object (annotation ``drill.node-loss/run``, set only where there is none, with a resource-version
+  precondition); another run cannot cut the same node off meanwhile, and only the run that holds it puts it
+  back, so cleaning up after a dead run never brings back a node a live run has cut off.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from harness.errors import BackendError, EnvironmentProblem
 from harness.faults.base import Fault, FaultContext, Params, ParamValue
@@ -83,6 +88,62 @@ def why_not_here(backend: str, kubeconfig: Path | None = None) -> str | None:
 
     kubectl = Kubectl(kubeconfig)
     return refusal(backend, kubectl.nodes_ready(), set(node_links(kubectl.kubeconfig)))
+
+
+LEASE_ANNOTATION = "drill.node-loss/run"
+
+
+@dataclass(frozen=True)
+class NodeLease:
+    """Which run has cut a node off: the value of the Node's ``drill.node-loss/run`` annotation."""
+
+    run_id: str
+    namespace: str
+    owner: Mapping[str, Any] | None = None
+
+    def value(self) -> str:
+        return json.dumps({"run_id": self.run_id, "namespace": self.namespace, "owner": self.owner}, sort_keys=True)
+
+    @classmethod
+    def of(cls, node: Mapping[str, Any]) -> NodeLease | None:
+        """The lease on a Node object as the API returns it, or None. A value this harness did not write still
+        holds the node (someone else's), under an unknown run."""
+        raw = ((node.get("metadata") or {}).get("annotations") or {}).get(LEASE_ANNOTATION)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            return cls(run_id=f"unknown ({LEASE_ANNOTATION}={raw[:80]!r})", namespace="?")
+        owner = data.get("owner")
+        return cls(str(data.get("run_id")), str(data.get("namespace")), owner if isinstance(owner, dict) else None)
+
+    def describe(self) -> str:
+        from harness.backends.reaper import owner_alive
+
+        alive = owner_alive(self.owner)
+        who = {True: f"alive, pid {self.owner and self.owner.get('pid')}", False: "its process is gone",
+               None: "a detached or unknown run"}[alive]
+        return f"run {self.run_id} (namespace {self.namespace}; {who})"
+
+
+def lease_conflict(node: str, held: NodeLease | None, run_id: str, cut_off: bool) -> str | None:
+    """Why run ``run_id`` may not cut ``node`` off while ``held`` holds it (None: it may). ``cut_off``: the node's
+    link is down now. A mark left by a dead run on a node whose link is up (its run was cleaned up without
+    removing it, or the cluster was set up again) holds nothing: it may be taken over."""
+    if held is None or held.run_id == run_id:
+        return None
+    from harness.backends.reaper import owner_alive
+
+    if owner_alive(held.owner) is False:
+        if not cut_off:
+            return None
+        return (f"node {node} is still cut off by {held.describe()}: `drill cleanup` puts it back (it restores "
+                "what dead runs left), then run this drill again")
+    return (f"node {node} is cut off by {held.describe()}; two node-loss drills cannot share a node: wait until "
+            "that drill has put it back")
 
 
 @dataclass(frozen=True)
