@@ -643,13 +643,16 @@ class KubernetesBackend(ContainerBackend):
             super()._wait_all_healthy(names)
 
     def _not_reached(self, names: list[str]) -> dict[str, str]:
+        names = [n for n in names if self.stack.services[n].ports]  # no port: nothing reaches it, nothing to wait for
+        if not names:
+            return {}
         forwarded = read_forward_state(self.run_dir / FORWARD_STATE)
         return not_reached(
             names,
             self.kubectl.json("get", "services", timeout=20)["items"],
             self.kubectl.json("get", "pods", "-l", manifests.LABEL_SERVICE, timeout=20)["items"],
             self.kubectl.json("get", "endpointslices", timeout=20)["items"],
-            {n: (forwarded or {}).get(n) for n in names if self.stack.services[n].ports},
+            {n: (forwarded or {}).get(n) for n in names},
         )
 
     def _wait_reached(self, names: list[str], deadline: float) -> bool:
