@@ -158,7 +158,8 @@ class ToxiproxyAdapter:
         )
         return _toxic(data)
 
-    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> None:
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> bool:
+        """True when the toxic was removed, False when it was not there (``missing_ok``)."""
         try:
             self._call(
                 f"remove toxic {name} from {proxy}",
@@ -169,6 +170,8 @@ class ToxiproxyAdapter:
                 raise
             if name in {t.name for t in self.proxy(proxy).toxics}:
                 raise
+            return False
+        return True
 
     def reset(self) -> None:
         """Enable every proxy and remove every toxic (what ``drill cleanup`` does first)."""

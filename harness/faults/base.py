@@ -171,8 +171,11 @@ class Fault(abc.ABC):
     def _inject(self) -> None: ...
 
     @abc.abstractmethod
-    def _rollback(self) -> None:
-        """Revert; must be safe on a half-applied fault and on one already reverted."""
+    def _rollback(self) -> str | None:
+        """Revert; must be safe on a half-applied fault and on one already reverted. Returns what it found
+        instead of the fault when the fault was no longer in place (something else undid it: a Toxiproxy
+        that restarted forgets its toxics), else None: the timeline says so, since whatever the drill observed
+        after that moment was not the fault's doing."""
 
     def learned(self) -> dict[str, ParamValue]:
         """What inject learned that rollback needs (an id, a previous value); saved in the ledger."""
@@ -318,8 +321,9 @@ class Fault(abc.ABC):
             if self.state not in (FaultState.INJECTING, FaultState.INJECTED):
                 return  # never injected, or already rolled back: nothing to do
             started = self.ctx.timeline.stamp() if self.ctx.timeline is not None else None
+            injected = self.state is FaultState.INJECTED
             try:
-                self._rollback()
+                found = self._rollback()
             except Exception as exc:
                 try:
                     self._ledger("rollback_failed", exc)
@@ -333,7 +337,13 @@ class Fault(abc.ABC):
                 ) from exc
             self.state = FaultState.ROLLED_BACK
             self._ledger("rolled_back")
-            self._event(EventKind.FAULT_ROLLED_BACK, started)
+            found = found if injected else None  # a half-applied fault was never wholly in place to be missed
+            self._event(EventKind.FAULT_ROLLED_BACK, started, **({"found_gone": found} if found else {}))
+            if found and self.ctx.timeline is not None:
+                self.ctx.timeline.note(
+                    f"{self.describe()} was no longer in place when it was rolled back: {found}; what the drill "
+                    "observed after it went is not the fault's doing", fault_id=self.fault_id,
+                )
 
     # --- context manager -------------------------------------------------------------------------
 

@@ -54,8 +54,13 @@ class LinkDown(Fault):
     def _inject(self) -> None:
         self.backend.toxiproxy.set_enabled(self.backend.link(self.link).proxy_name, False)
 
-    def _rollback(self) -> None:
-        self.backend.toxiproxy.set_enabled(self.backend.link(self.link).proxy_name, True)
+    def _rollback(self) -> str | None:
+        proxy = self.backend.link(self.link).proxy_name
+        was_enabled = self.backend.toxiproxy.proxy(proxy).enabled
+        self.backend.toxiproxy.set_enabled(proxy, True)
+        if was_enabled:
+            return f"proxy {proxy} was already enabled (Toxiproxy restarted, or something enabled it)"
+        return None
 
 
 @dataclass(frozen=True)
@@ -227,9 +232,11 @@ class Toxic(Fault):
             toxicity=self.toxicity, attributes=dict(self.attributes),
         )
 
-    def _rollback(self) -> None:
+    def _rollback(self) -> str | None:
         proxy = self.backend.link(self.link).proxy_name
-        self.backend.toxiproxy.remove_toxic(proxy, self.toxic_name, missing_ok=True)
+        if self.backend.toxiproxy.remove_toxic(proxy, self.toxic_name, missing_ok=True):
+            return None
+        return f"toxic {self.toxic_name} was no longer on proxy {proxy} (Toxiproxy restarted, or something removed it)"
 
 
 def latency(backend: Backend, link: str, ms: int, *, jitter_ms: int = 0, stream: str = "downstream",

@@ -234,3 +234,34 @@ def test_dry_run_against_a_real_proxy_changes_nothing(backend: ToxiBackend) -> N
     with Toxic(backend, "broker", "timeout", ctx=FaultContext(dry_run=DryRun())):  # type: ignore[arg-type]
         assert round_trip(backend) < 0.2
     assert_clean(backend)
+
+
+def test_a_fault_gone_before_its_rollback_is_said_on_the_timeline(backend: ToxiBackend) -> None:
+    """A Toxiproxy that restarts forgets its toxics and comes back with its links enabled: the fault ends
+    without its rollback, and what the drill observes afterwards is not the fault's doing. Here the toxic is
+    removed and the link enabled behind the faults' backs, as a restart would; the rollbacks say so."""
+    from harness.clock import EventKind, Timeline
+
+    timeline = Timeline()
+    ctx = FaultContext(timeline=timeline, run_dir=backend.run_dir)
+    slow = Toxic(backend, "broker", "latency", latency=300, ctx=ctx)  # type: ignore[arg-type]
+    down = LinkDown(backend, "broker", ctx=ctx)  # type: ignore[arg-type]
+    kept = Toxic(backend, "broker", "latency", latency=100, ctx=ctx)  # type: ignore[arg-type]
+    for fault in (slow, down, kept):
+        fault.inject()
+    backend.toxiproxy.remove_toxic(PROXY, slow.toxic_name)  # as a restarted Toxiproxy would have it
+    backend.toxiproxy.set_enabled(PROXY, True)
+    for fault in (slow, down, kept):
+        fault.rollback()
+    rolled = {e.details["fault_id"]: e.details.get("found_gone") for e in timeline.events
+              if e.kind == EventKind.FAULT_ROLLED_BACK}
+    assert rolled == {
+        slow.fault_id: f"toxic {slow.toxic_name} was no longer on proxy {PROXY} (Toxiproxy restarted, or something "
+        "removed it)",
+        down.fault_id: f"proxy {PROXY} was already enabled (Toxiproxy restarted, or something enabled it)",
+        kept.fault_id: None,  # in place until its rollback: nothing to say
+    }
+    notes = [e.label for e in timeline.events if e.kind == EventKind.NOTE]
+    assert len(notes) == 2 and all("was no longer in place when it was rolled back" in n for n in notes), notes
+    assert pending(backend.run_dir) == ()  # rolled back all the same: nothing left for drill cleanup
+    assert_clean(backend)

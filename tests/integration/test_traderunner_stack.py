@@ -230,6 +230,9 @@ def test_state_files_exist_as_soon_as_the_engine_answers_before_any_market_data(
     state = stack.workdir / "artifacts/state"
     assert json.loads((state / "positions.json").read_text())["positions"] == {}
     assert (state / "kill_switch.json").exists()
+    # the runbook's "Kill Switch Triggered" step 2 reads it next (missing under load once: the step failed)
+    pnl = json.loads((state / "daily_pnl.json").read_text())
+    assert pnl["total"] == 0 and "max_daily_loss" in pnl, pnl
 
 
 def test_kill_switch_trips_on_a_price_shock_and_nothing_is_sent_afterwards(stack: Stack) -> None:

@@ -65,19 +65,24 @@ class FakeToxiproxy:
         self._check("add_toxic")
         self.by_name[proxy].toxics[name] = {"type": type, "stream": stream, "attributes": attributes}
 
-    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> None:
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> bool:
         self.calls.append(("toxiproxy.remove_toxic", proxy, name))
         self._check("remove_toxic")
-        self.by_name[proxy].toxics.pop(name, None)
+        return self.by_name[proxy].toxics.pop(name, None) is not None
+
+    def proxy(self, name: str) -> Proxy:  # a read: not among the calls the tests compare
+        self._check("proxy")
+        return self._proxy(name)
+
+    def _proxy(self, name: str) -> Proxy:
+        p = self.by_name[name]
+        return Proxy(name, "127.0.0.1:8666", "127.0.0.1:7100", p.enabled,
+                     tuple(Toxic(t, str(v["type"]), str(v["stream"]), 1.0) for t, v in p.toxics.items()))
 
     def proxies(self) -> dict[str, Proxy]:
         self.calls.append(("toxiproxy.proxies",))
         self._check("proxies")
-        return {
-            name: Proxy(name, "127.0.0.1:8666", "127.0.0.1:7100", p.enabled,
-                        tuple(Toxic(t, str(v["type"]), str(v["stream"]), 1.0) for t, v in p.toxics.items()))
-            for name, p in self.by_name.items()
-        }
+        return {name: self._proxy(name) for name in self.by_name}
 
     def reset(self) -> None:
         self.calls.append(("toxiproxy.reset",))

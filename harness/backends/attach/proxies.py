@@ -53,8 +53,8 @@ class ScopedToxiproxy(ToxiproxyAdapter):
     ) -> Toxic:
         return super().add_toxic(self._declared(proxy), name, type, stream, toxicity, attributes)
 
-    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> None:
-        super().remove_toxic(self._declared(proxy), name, missing_ok=missing_ok)
+    def remove_toxic(self, proxy: str, name: str, *, missing_ok: bool = True) -> bool:
+        return super().remove_toxic(self._declared(proxy), name, missing_ok=missing_ok)
 
     def drill_toxics(self) -> dict[str, tuple[str, ...]]:
         """Toxics a drill added that are still on the declared proxies (proxy -> toxic names)."""
