@@ -140,6 +140,7 @@ class Fault(abc.ABC):
         self.ctx = ctx or FaultContext()
         self.fault_id = fault_id or f"{self.kind}-{uuid.uuid4().hex[:10]}"
         self.state = FaultState.NEW
+        self.rolled_back_elsewhere = False  # another process rolled it back while this rollback failed
         self._lock = threading.RLock()
 
     # --- what subclasses provide -----------------------------------------------------------------
@@ -240,6 +241,18 @@ class Fault(abc.ABC):
 
         Ledger(self.run_dir).append(action, self.record(), error=None if error is None else _one_line(error))
 
+    def _rolled_back_in_ledger(self) -> bool:
+        """The ledger's latest record of this fault says rolled back (written by another process)."""
+        if not self.ctx.ledger:
+            return False
+        from harness.faults.ledger import Ledger
+
+        try:
+            mine = [e for e in Ledger(self.run_dir).read().entries if e.fault_id == self.fault_id]
+        except (OSError, DrillError):
+            return False
+        return bool(mine) and mine[-1].action == "rolled_back"
+
     def _event(self, kind: EventKind, started: Stamp | None, **details: Scalar) -> None:
         timeline = self.ctx.timeline
         if timeline is not None:
@@ -325,6 +338,12 @@ class Fault(abc.ABC):
             try:
                 found = self._rollback()
             except Exception as exc:
+                if self._rolled_back_in_ledger():
+                    # e.g. `drill halt`'s clean-up next to the live run it halts: the run rolled the fault back
+                    # and stopped its stack while this rollback was under way, so the target was gone
+                    self.rolled_back_elsewhere = True
+                    self.state = FaultState.ROLLED_BACK
+                    return
                 try:
                     self._ledger("rollback_failed", exc)
                 except OSError as ledger_exc:

@@ -212,6 +212,9 @@ class CleanupReport:
             )
 
 
+BY_THE_RUN = "(by the run itself)"
+
+
 def without_what_the_run_reverted(report: CleanupReport) -> CleanupReport:
     """``report`` with the failures that no longer matter: faults the run has since rolled back itself.
 
@@ -231,7 +234,7 @@ def without_what_the_run_reverted(report: CleanupReport) -> CleanupReport:
         if description in still or (description == TOXIPROXY_RESET and network_pending):
             kept.append((description, error))
         elif description != TOXIPROXY_RESET:
-            by_run.append(f"{description} (by the run itself)")
+            by_run.append(f"{description} {BY_THE_RUN}")
     toxiproxy = report.toxiproxy
     if any(d == TOXIPROXY_RESET for d, _ in report.failed) and not network_pending:
         toxiproxy = f"not needed: the run reverted its network faults itself ({report.toxiproxy})"
@@ -320,13 +323,17 @@ def cleanup(
     ctx = FaultContext(run_dir=run_dir)
     rolled: list[str] = []
     for entry in reversed(todo):
+        # a halted run unwinds next to its halt's clean-up: what it rolled back since is its own doing
+        if entry.fault_id not in {e.fault_id for e in pending(run_dir)}:
+            rolled.append(f"{entry.description} {BY_THE_RUN}")
+            continue
         try:
             fault = Fault.from_record(backend, entry.record, ctx=ctx)
             fault.rollback()
         except DrillError as exc:
             failed.append((entry.description, str(exc)))
         else:
-            rolled.append(entry.description)
+            rolled.append(f"{entry.description} {BY_THE_RUN}" if fault.rolled_back_elsewhere else entry.description)
     return CleanupReport(
         Path(run_dir), tuple(rolled), tuple(failed), toxiproxy_note, contents.bad_lines, contents.bad_text
     )

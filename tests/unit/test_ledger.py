@@ -177,3 +177,47 @@ def test_a_toxiproxy_without_the_runs_proxies_gets_no_rollback(backend: FakeBack
     assert not report.ok and "holds none of this run's proxies" in report.summary()
     assert [c for c in backend.calls if c[0].startswith("toxiproxy.")] == [("toxiproxy.proxies",)]  # read only
     assert len(pending(backend.run_dir)) == 1
+
+
+def test_a_halt_whose_rollback_fails_after_the_run_rolled_back_itself_records_no_failure(
+    backend: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order CI saw: `drill halt` resets the run's proxies and rolls back its link_down; meanwhile the run,
+    having seen the HALT file, rolls the fault back (ledger: rolled_back) and stops its stack, so the halt's
+    rollback finds Toxiproxy gone. That is no failure, and no `rollback_failed` line may follow the run's
+    `rolled_back` (it would make the fault look pending again to every later clean-up)."""
+    from harness.errors import ToxiproxyError
+
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    down.inject()
+
+    def run_unwinds_then_toxiproxy_is_gone(name: str) -> object:
+        down._ledger("rolled_back")  # the run's own rollback, written by the run
+        raise ToxiproxyError("proxy: Toxiproxy at http://127.0.0.1:8474 did not answer (ConnectionError)")
+
+    monkeypatch.setattr(backend.toxiproxy, "proxy", run_unwinds_then_toxiproxy_is_gone)
+    report = cleanup(backend, backend.run_dir)  # type: ignore[arg-type]
+    assert report.failed == () and report.ok
+    assert report.rolled_back == (f"{down.describe()} (by the run itself)",)
+    actions = [json.loads(x)["action"] for x in (backend.run_dir / "ledger.jsonl").read_text().splitlines()]
+    assert actions == ["inject", "injected", "rolled_back"]
+    assert pending(backend.run_dir) == ()
+
+
+def test_a_clean_up_skips_what_the_run_rolled_back_after_the_clean_up_read_the_ledger(backend: FakeBackend) -> None:
+    down = LinkDown(backend, "broker")  # type: ignore[arg-type]
+    kill = Kill(backend, "marketdata")  # type: ignore[arg-type]
+    down.inject()
+    kill.inject()
+    real_start = backend.start
+
+    def start_and_meanwhile_the_run_reverts_its_link(service: str) -> None:  # kill is rolled back first
+        down.rollback()
+        real_start(service)
+
+    backend.start = start_and_meanwhile_the_run_reverts_its_link  # type: ignore[method-assign]
+    backend.calls.clear()
+    report = cleanup(backend, backend.run_dir, reset_toxiproxy=False)  # type: ignore[arg-type]
+    assert report.ok and report.rolled_back == (kill.describe(), f"{down.describe()} (by the run itself)")
+    assert [c for c in backend.calls if c[0] == "toxiproxy.set_enabled"] == [
+        ("toxiproxy.set_enabled", "drill_broker", True)]  # once, by the run: the clean-up left it alone
