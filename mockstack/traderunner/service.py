@@ -216,14 +216,11 @@ class Engine:
         with self.lock:
             self.store.set_mode(self.settings.mode, exports.utc_now_iso(), "TR_MODE", "set at start")
             self.metrics.set_mode(self.settings.mode)
-            self._export_kill_switch()
             # the state files exist before the engine answers its health endpoint: a runbook's first
             # `cat artifacts/state/positions.json` or `daily_pnl.json` must never race the first loop iteration
-            # (on a busy machine it came after the runbook's step: "No such file or directory")
-            self._export_positions()
-            pnl = daily_pnl(self.store, None, self._marks_cache)
-            exports.write_json_atomic(self.workdir / exports.DAILY_PNL, pnl.as_dict(self.configs.risk.max_daily_loss))
-            self._export_sla()
+            # (on a busy machine it came after the runbook's step: "No such file or directory"). The first
+            # export writes every file (its interval has not started)
+            self._export(daily_pnl(self.store, None, self._marks_cache))
         self.orders.repair_journal()
         self.http = ServiceHTTP(
             SERVICE, self.settings.host, self.settings.http_port, self.metrics.registry, self.health

@@ -42,6 +42,7 @@ from harness.backends.kubernetes import logs as k8s_logs
 from harness.backends.kubernetes import manifests, team
 from harness.backends.kubernetes.cluster import (
     Kubectl,
+    KubectlResult,
     NodeLink,
     containerd_sockets,
     node_links,
@@ -49,6 +50,7 @@ from harness.backends.kubernetes.cluster import (
     wait_until,
 )
 from harness.backends.kubernetes.crashloop import CrashLoop
+from harness.backends.kubernetes.forward import newest_pods
 from harness.backends.kubernetes.forward import read_state as read_forward_state
 from harness.backends.kubernetes.node_loss import LEASE_ANNOTATION, NodeLease, lease_conflict
 from harness.backends.process import free_port
@@ -513,7 +515,7 @@ class KubernetesBackend(ContainerBackend):
             )
         return links[node]
 
-    def _ip(self, *argv: str, netns: str | None = None) -> None:
+    def _ip(self, *argv: str, netns: str | None = None) -> str:
         cmd = ["ip", "netns", "exec", netns, "ip", *argv] if netns else ["ip", *argv]
         try:
             got = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
@@ -524,6 +526,7 @@ class KubernetesBackend(ContainerBackend):
                 f"`{' '.join(cmd)}` failed: {got.stderr.strip()}",
                 hint="node loss changes the node's network: it needs root, like scripts/k8s-setup.sh",
             )
+        return got.stdout
 
     def lose_node(self, node: str) -> None:
         """The whole machine drops off: its link goes down, so its kubelet stops reporting and its pods are cut
@@ -574,10 +577,8 @@ class KubernetesBackend(ContainerBackend):
                 )
             if held is not None and held.run_id == self.run_id:
                 return  # ours already (an inject retried)
-            got = self.kubectl.run(  # a stale mark (its run dead, the node back) is overwritten
-                "annotate", "--overwrite", "node", node, f"{LEASE_ANNOTATION}={lease.value()}",
-                f"--resource-version={version}", check=False, namespaced=False, timeout=20,
-            )
+            # a stale mark (its run dead, the node back) is overwritten
+            got = self._annotate_node(node, f"{LEASE_ANNOTATION}={lease.value()}", version)
             if got.code == 0:
                 return
             if "modified" not in got.stderr and "onflict" not in got.stderr:
@@ -588,13 +589,13 @@ class KubernetesBackend(ContainerBackend):
     def _link_up(self, node: str) -> bool:
         """The node's link is up (the set-up's state; a node loss sets it down)."""
         link = self._node_link(node)
-        cmd = ["ip", "netns", "exec", link.netns, "ip", "-j", "link", "show", "dev", link.device]
-        got = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-        if got.returncode != 0:
-            raise BackendError(f"`{' '.join(cmd)}` failed: {got.stderr.strip()}",
-                               hint="node loss reads the node's network: it needs root, like scripts/k8s-setup.sh")
-        shown = json.loads(got.stdout or "[]")
+        shown = json.loads(self._ip("-j", "link", "show", "dev", link.device, netns=link.netns) or "[]")
         return bool(shown) and "UP" in shown[0].get("flags", [])
+
+    def _annotate_node(self, node: str, change: str, version: str) -> KubectlResult:
+        """``kubectl annotate node`` only if the Node is still at ``version`` (else a conflict, code != 0)."""
+        return self.kubectl.run("annotate", "--overwrite", "node", node, change, f"--resource-version={version}",
+                                check=False, namespaced=False, timeout=20)
 
     def _give_node_back(self, node: str) -> None:
         """Remove this run's mark from ``node`` (only this run's, and only if the Node did not change since)."""
@@ -602,10 +603,7 @@ class KubernetesBackend(ContainerBackend):
             held, version = self._node_lease(node)
             if held is None or held.run_id != self.run_id:
                 return
-            got = self.kubectl.run(
-                "annotate", "node", node, f"{LEASE_ANNOTATION}-", f"--resource-version={version}",
-                check=False, namespaced=False, timeout=20,
-            )
+            got = self._annotate_node(node, f"{LEASE_ANNOTATION}-", version)
             if got.code == 0:
                 return
             time.sleep(0.2)
@@ -766,14 +764,7 @@ def not_reached(
     rescheduled, scaled 0 -> 1) both follow the new pod a moment later (the keeper's poll, the endpoint
     controller): until then a health answer on 127.0.0.1 may come from the old pod, and a connection from a pod
     to the Service may go to it."""
-    newest: dict[str, dict[str, Any]] = {}
-    for pod in pods:
-        service = (pod["metadata"].get("labels") or {}).get(manifests.LABEL_SERVICE)
-        if service not in names or pod["metadata"].get("deletionTimestamp"):
-            continue
-        created = str(pod["metadata"].get("creationTimestamp", ""))
-        if service not in newest or created > str(newest[service]["metadata"].get("creationTimestamp", "")):
-            newest[service] = pod
+    newest = newest_pods(pods, running=False)  # a Pending successor counts: it is what must be reached
     ready: dict[str, set[str]] = {}
     for eps in slices:
         service = (eps["metadata"].get("labels") or {}).get("kubernetes.io/service-name")

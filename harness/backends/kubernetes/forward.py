@@ -35,18 +35,25 @@ from harness.errors import DrillError
 POLL_S = 1.0
 
 
-def running_pods(pods: list[dict[str, Any]]) -> dict[str, str]:
-    """Service -> the name of its newest Running, not terminating, pod."""
-    best: dict[str, tuple[str, str]] = {}
+def newest_pods(pods: list[dict[str, Any]], *, running: bool = True) -> dict[str, dict[str, Any]]:
+    """Service -> its newest pod that is not terminating (with ``running``: only a pod in phase Running)."""
+    best: dict[str, dict[str, Any]] = {}
     for pod in pods:
-        meta, status = pod["metadata"], pod.get("status", {})
+        meta = pod["metadata"]
         service = (meta.get("labels") or {}).get(LABEL_SERVICE)
-        if not service or meta.get("deletionTimestamp") or status.get("phase") != "Running":
+        if not service or meta.get("deletionTimestamp"):
+            continue
+        if running and pod.get("status", {}).get("phase") != "Running":
             continue
         created = str(meta.get("creationTimestamp", ""))
-        if service not in best or created > best[service][0]:
-            best[service] = (created, meta["name"])
-    return {service: name for service, (_, name) in best.items()}
+        if service not in best or created > str(best[service]["metadata"].get("creationTimestamp", "")):
+            best[service] = pod
+    return best
+
+
+def running_pods(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """Service -> the name of its newest Running, not terminating, pod."""
+    return {service: str(pod["metadata"]["name"]) for service, pod in newest_pods(pods).items()}
 
 
 class Keeper:
