@@ -35,7 +35,8 @@ from pathlib import Path
 from bench_stack import time_up_down  # noqa: I001 - sibling script, run from bench/ or the project root
 
 from harness.backends.base import Backend
-from harness.backends.process import ProcessBackend, free_port
+from harness.backends.ports import free_port
+from harness.backends.process import ProcessBackend
 from harness.errors import BackendError, DrillError
 from harness.faults import FaultContext, FullOutage, Kill, LinkDown, Pause, Stop, Toxic
 from harness.faults.base import Fault

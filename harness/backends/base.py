@@ -7,6 +7,7 @@ only ever use this interface, never a backend's internals.
 from __future__ import annotations
 
 import enum
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -199,8 +200,10 @@ class StackAddresses:
             from harness.probes._http import health_summary  # every failing check in full, never cut
 
             return False, health_summary(exc.code, exc.read().decode(errors="replace"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # (a connection closed before any answer is an OSError too)
             return False, f"unreachable: {exc}"
+        except http.client.HTTPException as exc:  # an answer, but not HTTP: another program holds the port
+            return False, f"not HTTP at {url} ({type(exc).__name__}: {str(exc)[:120]}): is another program on it?"
 
     # --- waiting for health (the backend says why waiting is pointless; the loops are the same everywhere) ----
 

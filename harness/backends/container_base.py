@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from harness.backends.base import CommandResult, LinkInfo, ServiceState, StackAddresses
+from harness.backends.ports import PortLeases
 from harness.backends.reaper import owner_alive, owner_record, settle_ledger
 from harness.errors import BackendError, ServiceStartError, StackFileError
 from harness.stack import StackDescription, load_stack
@@ -120,6 +121,7 @@ class ContainerBackend(StackAddresses):
         self.links: dict[str, LinkInfo] = {}
         self.owner: dict[str, Any] | None = owner_record()
         self.status = "new"
+        self._leases = PortLeases()  # the stack's host ports, held from up until down
         self._intended: dict[str, ServiceState] = {name: ServiceState.STOPPED for name in stack.services}
 
     def detach(self) -> None:

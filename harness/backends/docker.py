@@ -58,7 +58,6 @@ from harness.backends.container_base import (
     read_state,
 )
 from harness.backends.container_base import interpolate as _interpolate
-from harness.backends.process import free_port
 from harness.backends.reaper import ReaperHandle
 from harness.commands import run_command
 from harness.errors import BackendError, EnvironmentProblem, PortInUse, ServiceStartError, StackFileError, ToolMissing
@@ -239,14 +238,9 @@ class DockerBackend(ContainerBackend):
                 self.links.clear()  # another process took a port between the choice and the bind: again
 
     def _up_once(self) -> None:
-        taken: set[int] = set()
         for spec in self.stack.services.values():
             for port_name in spec.ports:
-                port = free_port()
-                while port in taken:
-                    port = free_port()
-                taken.add(port)
-                self.ports[f"{spec.name}.{port_name}"] = port
+                self.ports[f"{spec.name}.{port_name}"] = self._leases.take()
         self.status = "starting"
         self._save()
         try:
@@ -320,6 +314,7 @@ class DockerBackend(ContainerBackend):
                 self._intended[name] = ServiceState.STOPPED
             self.status = "down"
             self._save()
+            self._leases.release()
             if self._reaper is not None:
                 self._reaper.release()
                 self._reaper = None

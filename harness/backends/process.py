@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.backends.base import LOOPBACK, CommandResult, LinkInfo, ServiceState, StackAddresses
+from harness.backends.ports import PortLeases
 from harness.backends.reaper import STATE_FILE, ReaperHandle, owner_alive, owner_record
 from harness.commands import run_command
 from harness.errors import BackendError, DrillError, PortInUse, ServiceStartError, StackFileError
@@ -50,39 +49,6 @@ class _Proc:
     start_time: str | None = None
     intended: ServiceState = ServiceState.STOPPED
     popen: subprocess.Popen[bytes] | None = None
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
-    return low, high
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now, for a service to bind a moment later.
-
-    Picked at random *below* the kernel's ephemeral range: a port from ``bind(0)`` comes from that range, the
-    one every outgoing connection takes its source port from, so on a busy machine (parallel drills, their
-    health polls and scrapes) a client connection often held the port by the time the service bound it
-    (PortInUse in CI). Below the range only another listener can take it. Falls back to ``bind(0)`` when the
-    range leaves no room below it.
-    """
-    low, _ = _ephemeral_range()
-    start = max(10000, low - 12000)
-    tries = 64 if low - start >= 1000 else 0
-    for _ in range(tries):
-        port = start + secrets.randbelow(low - start)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((LOOPBACK, port))
-            except OSError:
-                continue
-            return port
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def _proc_stat(pid: int) -> tuple[str, str] | None:
@@ -120,6 +86,7 @@ class ProcessBackend(StackAddresses):
         self._toxiproxy: ToxiproxyAdapter | None = None
         self.owner: dict[str, object] | None = owner_record()
         self._reaper: ReaperHandle | None = None
+        self._leases = PortLeases()  # the stack's host ports, held from up until down
 
     def detach(self) -> None:
         """The stack outlives this process on purpose (``drill stack up``): no owner, no reaper."""
@@ -228,21 +195,16 @@ class ProcessBackend(StackAddresses):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         if self.owner is not None and self._reaper is None:
             self._reaper = ReaperHandle(self.run_dir, self.run_id)  # before anything starts: nothing outlives us
-        taken: set[int] = set()
         for spec in self.stack.services.values():
             for port_name in spec.ports:
-                port = free_port()
-                while port in taken:
-                    port = free_port()
-                taken.add(port)
-                self.ports[f"{spec.name}.{port_name}"] = port
+                self.ports[f"{spec.name}.{port_name}"] = self._leases.take()
         try:
             toxiproxies = [s.name for s in self.stack.services_with_role("toxiproxy")]
             for name in toxiproxies:
                 self._spawn(self.stack.services[name])
             for name in toxiproxies:
                 self.wait_healthy(name, self.health_timeout)
-            self._create_links(taken)
+            self._create_links()
             others = [n for n in self.stack.start_order() if n not in toxiproxies]
             for name in others:
                 self._render_templates(self.stack.services[name])
@@ -254,15 +216,12 @@ class ProcessBackend(StackAddresses):
             raise
         self._save()
 
-    def _create_links(self, taken: set[int]) -> None:
+    def _create_links(self) -> None:
         if not self.stack.links:
             return
         proxy = self.toxiproxy
         for name, spec in self.stack.links.items():
-            port = free_port()
-            while port in taken:
-                port = free_port()
-            taken.add(port)
+            port = self._leases.take()
             upstream = self.endpoint(spec.target, spec.port).address
             proxy_name = f"{self.run_id}-{name}"
             created = proxy.create_proxy(proxy_name, f"{LOOPBACK}:{port}", upstream)
@@ -346,6 +305,7 @@ class ProcessBackend(StackAddresses):
                 self._reap(proc, 5.0)
             proc.intended = ServiceState.STOPPED
         self._save(down=True)
+        self._leases.release()
         if self._reaper is not None:
             self._reaper.release()
             self._reaper = None

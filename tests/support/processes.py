@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# re-exported: one port picker for harness and tests (below the kernel's ephemeral range)
-from harness.backends.process import free_port as free_port
+# re-exported: one port picker for harness and tests (below the kernel's ephemeral range, leased)
+from harness.backends.ports import free_port as free_port
 
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5.0) -> tuple[int, Any]:

@@ -53,7 +53,6 @@ from harness.backends.kubernetes.crashloop import CrashLoop
 from harness.backends.kubernetes.forward import newest_pods
 from harness.backends.kubernetes.forward import read_state as read_forward_state
 from harness.backends.kubernetes.node_loss import LEASE_ANNOTATION, NodeLease, lease_conflict
-from harness.backends.process import free_port
 from harness.backends.reaper import proc_start as _proc_start
 from harness.errors import BackendError, EnvironmentProblem, InputError, StackFileError
 from harness.stack import StackDescription, load_stack
@@ -172,10 +171,7 @@ class KubernetesBackend(ContainerBackend):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         for spec in self.stack.services.values():
             for port_name in spec.ports:
-                port = free_port()
-                while port in self.ports.values():
-                    port = free_port()
-                self.ports[f"{spec.name}.{port_name}"] = port
+                self.ports[f"{spec.name}.{port_name}"] = self._leases.take()
         self.status = "starting"
         self._save()
         try:
@@ -310,6 +306,7 @@ class KubernetesBackend(ContainerBackend):
                 self._intended[name] = ServiceState.STOPPED
             self.status = "down"
             self._save()
+            self._leases.release()
 
     def close(self) -> None:
         for follower in self._followers.values():
