@@ -32,9 +32,11 @@ class BrokerUnavailable(Exception):
 
 
 class _Waiter:
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[Message], Any] | None = None) -> None:
         self.event = threading.Event()
         self.reply: Message | None = None
+        self.observe = observe
+        self.observed: Any = None
 
 
 class BrokerConnector:
@@ -120,7 +122,19 @@ class BrokerConnector:
 
     def request(self, msg: Message, reply_type: str, timeout: float = 2.0) -> Message:
         """Send ``msg`` and wait for the next ``reply_type`` message (answers arrive in order)."""
-        waiter = _Waiter()
+        return self.request_observed(msg, reply_type, timeout)[0]
+
+    def request_observed(
+        self, msg: Message, reply_type: str, timeout: float = 2.0, observe: Callable[[Message], Any] | None = None
+    ) -> tuple[Message, Any]:
+        """:meth:`request`, plus what ``observe(reply)`` returned when the reply was read off the session.
+
+        ``observe`` runs on the session thread, after every message the broker sent before the reply was
+        handled and before any message it sent after: what it reads of our own book is the book as of the
+        broker's answer (a fill the broker reported after answering is not in it yet), whatever the requester's
+        thread does meanwhile.
+        """
+        waiter = _Waiter(observe)
         with self._waiters_lock:
             self._waiters.setdefault(reply_type, deque()).append(waiter)
         if not self.send(msg):
@@ -131,7 +145,7 @@ class BrokerConnector:
             raise BrokerUnavailable(f"no '{reply_type}' answer from the broker within {timeout} s")
         if waiter.reply is None:
             raise BrokerUnavailable("broker session dropped while waiting for an answer")
-        return waiter.reply
+        return waiter.reply, waiter.observed
 
     def status(self) -> dict[str, Any]:
         return {
@@ -348,6 +362,11 @@ class BrokerConnector:
             queue = self._waiters.get(kind)
             waiter = queue.popleft() if queue else None
         if waiter is not None:
+            if waiter.observe is not None:
+                try:
+                    waiter.observed = waiter.observe(msg)
+                except Exception as exc:  # a handler bug must not kill the session thread
+                    self.log.error("broker_message_error", f"Observing the {kind} answer failed: {exc!r}")
             waiter.reply = msg
             waiter.event.set()
             return

@@ -518,20 +518,36 @@ class Engine:
         tries = 4 if manual else 1
         result: dict[str, Any] = {}
         for attempt in range(tries):
-            reply = self.connector.request({"type": "positions"}, "positions", 2.0)
-            result = self._compare_positions(reply, manual=manual, confirm=confirm, final=False)
+            # our book as of the broker's answer (read on the session thread, in the order the broker wrote):
+            # read later, it could hold a fill the broker reported after answering, a mismatch that is not one
+            reply, book = self.connector.request_observed(
+                {"type": "positions"}, "positions", 2.0, observe=lambda _reply: self._book()
+            )
+            result = self._compare_positions(reply, manual=manual, confirm=confirm, final=False, book=book)
             if result["ok"] or not result["in_flight"] or attempt == tries - 1:
                 break
             time.sleep(0.3)  # fills in flight: look again before calling it a mismatch
-        return self._compare_positions(reply, manual=manual, confirm=confirm)
+        return self._compare_positions(reply, manual=manual, confirm=confirm, book=book)
 
-    def _compare_positions(
-        self, reply: dict[str, Any], *, manual: bool, confirm: bool, final: bool = True
-    ) -> dict[str, Any]:
-        actual = _broker_positions(reply)
+    def _book(self) -> tuple[dict[str, int], bool]:
+        """Our non-zero positions, and whether any order is in flight (unacknowledged or working)."""
         with self.lock:
             expected = {s: p.qty for s, p in self.store.positions().items() if p.qty != 0}
-            in_flight = bool(self.store.orders(UNACKED + WORKING))
+            return expected, bool(self.store.orders(UNACKED + WORKING))
+
+    def _compare_positions(
+        self,
+        reply: dict[str, Any],
+        *,
+        manual: bool,
+        confirm: bool,
+        final: bool = True,
+        book: tuple[dict[str, int], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The broker's ``reply`` against ``book`` (our book as of the reply; read now when not given, as on
+        the session thread, where an automatic check's answer is handled in the broker's order)."""
+        actual = _broker_positions(reply)
+        expected, in_flight = book if book is not None else self._book()
         diff = _position_diff(expected, actual)
         if not final:
             return {"ok": not diff, "in_flight": in_flight}
