@@ -31,6 +31,7 @@ from pathlib import Path
 
 from harness.backends.base import LOOPBACK
 from harness.backends.reaper import owner_alive, owner_record
+from harness.errors import BackendError
 
 LEASES_ENV = "DRILL_PORT_LEASES"
 _LOCK = ".lock"
@@ -78,8 +79,18 @@ class PortLeases:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        directory = self.directory
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            owner = directory.stat().st_uid
+            if owner != os.getuid():  # another user's directory: its leases are not ours to trust or write
+                raise PermissionError(f"it belongs to uid {owner}, not to this user (uid {os.getuid()})")
+            fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise BackendError(
+                f"cannot lease ports in {directory}: {exc.strerror or exc}",
+                hint=f"point {LEASES_ENV} at a directory of your own (it is made if missing), or remove {directory}",
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -111,7 +122,10 @@ class PortLeases:
                 port = _kernel_port()
                 if port not in self.held and not self._leased_to_someone(port):
                     return self._lease(port)
-        raise OSError(f"no free port on {LOOPBACK} that is not leased (leases in {self.directory})")
+        raise BackendError(
+            f"no free port on {LOOPBACK}: every port tried is in use or leased to a live process",
+            hint=f"stop stacks you no longer need (`drill cleanup`); the leases are in {self.directory}",
+        )
 
     def _lease(self, port: int) -> int:
         path = self.directory / str(port)

@@ -20,6 +20,7 @@ from harness.backends import ports
 from harness.backends.ports import PortLeases, free_port
 from harness.backends.process import ProcessBackend
 from harness.backends.reaper import owner_record
+from harness.errors import BackendError
 from harness.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,3 +186,11 @@ def test_a_health_check_answered_by_another_program_says_so(tmp_path: Path) -> N
     assert not ok
     assert observed.startswith(f"not HTTP at http://127.0.0.1:{backend.ports['web.http']}/ (BadStatusLine: ")
     assert "is another program on it?" in observed
+
+
+def test_a_lease_directory_that_cannot_be_used_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(BackendError) as info:
+        PortLeases(blocker / "leases").take()
+    assert str(blocker / "leases") in info.value.message and ports.LEASES_ENV in (info.value.hint or "")
