@@ -168,6 +168,7 @@ class KillSwitch:
             return False
         self.metrics.kill_switch_trips.inc()
         cancelled = self._cancel_working()
+        self._export()  # before the log line: whoever acts on it (an operator, a runbook step) reads the file
         self.log.critical(
             "kill_switch",
             f"Kill switch activated: {reason}",
@@ -175,7 +176,6 @@ class KillSwitch:
             activated_by=by,
             cancelled_orders=cancelled,
         )
-        self._export()
         return True
 
     def check_loss(self, pnl: DailyPnL) -> bool:
@@ -201,6 +201,7 @@ class KillSwitch:
             floor = pnl.total - self.config.max_daily_loss
         self.store.reset_kill_switch(approved_by, reason, exports.utc_now_iso(), floor, pnl.date if floor else None)
         self.metrics.kill_switch_active.set(0)
+        self._export()  # before the log line, as for a trip
         extra = (
             f"; daily P&L {pnl.total:.2f} is still beyond the limit, trigger re-armed at {floor:.2f} for {pnl.date}"
             if floor is not None
@@ -213,7 +214,6 @@ class KillSwitch:
             reason=reason,
             rearmed_level=floor,
         )
-        self._export()
         return floor
 
 

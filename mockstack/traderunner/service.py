@@ -170,6 +170,7 @@ class Engine:
         self.log = log
         self.metrics = Metrics()
         self.lock = threading.RLock()
+        self._kill_export_lock = threading.Lock()
         self.started_at = exports.utc_now_iso()
         self.workdir = settings.workdir
         self.md = MarketDataClient(settings.marketdata_url)
@@ -492,7 +493,10 @@ class Engine:
         exports.write_json_atomic(self.workdir / rel, doc)
 
     def _export_kill_switch(self) -> None:
-        self._write_if_changed(exports.KILL_SWITCH, kill_switch_doc(self.kill.state()), ())
+        # the loop, a trip (any thread) and a reset export it: one at a time, each reading the state it writes,
+        # so a slower writer's older state never lands after a newer one
+        with self._kill_export_lock:
+            self._write_if_changed(exports.KILL_SWITCH, kill_switch_doc(self.kill.state()), ())
 
     def _export_sla(self) -> None:
         if self.quality is not None:

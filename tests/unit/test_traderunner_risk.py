@@ -194,3 +194,31 @@ def test_reset_on_a_breached_day_rearms_below_the_accepted_loss(tmp_path: Path, 
         h.kill.reset("erin", "new day", daily_pnl(store))
         store.set_marks({"ABC": (65.0, 1)})  # -100 today
         assert h.kill.check_loss(daily_pnl(store))
+
+
+class _FileAtEachLogLine(io.StringIO):
+    """A log stream that notes what kill_switch.json says at the moment each line is written."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.seen: list[tuple[str, object]] = []
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            event = json.loads(text)["event"]
+            active = json.loads(self.path.read_text())["active"] if self.path.exists() else None
+            self.seen.append((event, active))
+        return super().write(text)
+
+
+def test_the_state_file_says_it_before_the_log_line_does(tmp_path: Path, store: Store) -> None:
+    """Whoever acts on the "Kill switch activated" line (an operator, a runbook step, a test) reads
+    kill_switch.json next: it must already say so. A loaded CI machine caught the file one loop behind."""
+    h = Harness(tmp_path, store, RiskConfig())
+    stream = _FileAtEachLogLine(tmp_path / exports.KILL_SWITCH)
+    h.kill.log = EventLog("traderunner", stream=stream)
+    with freeze_time("2026-01-05 12:00:00"):
+        assert h.kill.trip("manual: drill", "carol")
+        assert h.kill.reset("dave", "drill over", daily_pnl(store)) is None
+    assert stream.seen == [("kill_switch", True), ("kill_switch_reset", False)]
