@@ -245,13 +245,12 @@ class Fault(abc.ABC):
         """The ledger's latest record of this fault says rolled back (written by another process)."""
         if not self.ctx.ledger:
             return False
-        from harness.faults.ledger import Ledger
+        from harness.faults.ledger import rolled_back
 
         try:
-            mine = [e for e in Ledger(self.run_dir).read().entries if e.fault_id == self.fault_id]
+            return rolled_back(self.run_dir, self.fault_id)
         except (OSError, DrillError):
             return False
-        return bool(mine) and mine[-1].action == "rolled_back"
 
     def _event(self, kind: EventKind, started: Stamp | None, **details: Scalar) -> None:
         timeline = self.ctx.timeline

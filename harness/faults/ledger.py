@@ -159,15 +159,23 @@ def _next_seq(path: Path) -> int:
         return 1
 
 
+def latest_records(run_dir: Path) -> dict[str, LedgerEntry]:
+    """Each fault's latest record, in injection order (a dict keeps the order keys were first set in)."""
+    latest: dict[str, LedgerEntry] = {}
+    for entry in Ledger(run_dir).read().entries:
+        latest[entry.fault_id] = entry
+    return latest
+
+
 def pending(run_dir: Path) -> tuple[LedgerEntry, ...]:
     """Faults injected (or half-injected) and not rolled back, in injection order (latest record each)."""
-    latest: dict[str, LedgerEntry] = {}
-    order: list[str] = []
-    for entry in Ledger(run_dir).read().entries:
-        if entry.fault_id not in latest:
-            order.append(entry.fault_id)
-        latest[entry.fault_id] = entry
-    return tuple(latest[f] for f in order if latest[f].action != "rolled_back")
+    return tuple(e for e in latest_records(run_dir).values() if e.action != "rolled_back")
+
+
+def rolled_back(run_dir: Path, fault_id: str) -> bool:
+    """The ledger's latest record of ``fault_id`` says rolled back (by this process or another one)."""
+    latest = latest_records(run_dir).get(fault_id)
+    return latest is not None and latest.action == "rolled_back"
 
 
 @dataclass(frozen=True)
@@ -324,7 +332,7 @@ def cleanup(
     rolled: list[str] = []
     for entry in reversed(todo):
         # a halted run unwinds next to its halt's clean-up: what it rolled back since is its own doing
-        if entry.fault_id not in {e.fault_id for e in pending(run_dir)}:
+        if rolled_back(run_dir, entry.fault_id):
             rolled.append(f"{entry.description} {BY_THE_RUN}")
             continue
         try:

@@ -766,15 +766,13 @@ class Engine:
         a fill the broker made but has not reported yet.
         """
         for _ in range(tries):
-            with self.lock:
-                before = {s: p.qty for s, p in self.store.positions().items()}
-                busy = bool(self.store.orders(UNACKED + WORKING))
+            before, busy = self._book()
             if not busy:
                 actual = _broker_positions(self.connector.request({"type": "positions"}, "positions", 2.0))
                 with self.lock:
-                    now = {s: p.qty for s, p in self.store.positions().items()}
-                    if now == before and not self.store.orders(UNACKED + WORKING):
-                        diff = _position_diff({s: q for s, q in now.items() if q != 0}, actual)
+                    now, busy = self._book()
+                    if now == before and not busy:
+                        diff = _position_diff(now, actual)
                         self.store.adopt_positions(
                             actual, dict(self._marks_cache), approved_by, exports.utc_now_iso(), {"diff": diff}
                         )
